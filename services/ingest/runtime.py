@@ -1,0 +1,52 @@
+"""The ingest service's long-lived parts: database, producer and outbox relay, built from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.ingest.outbox.relay import OutboxRelay
+from services.ingest.settings import IngestSettings
+from shared.bus import EventProducer, ensure_topics
+from shared.contracts import CUSTOMER_EVENTS, FEEDBACK_RAW
+from shared.db import create_db_engine, make_session_factory
+from shared.worker import BackgroundWorker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+TOPICS = (FEEDBACK_RAW, CUSTOMER_EVENTS)
+
+
+@dataclass
+class IngestRuntime:
+    """Everything the ingest endpoints and background work share."""
+
+    settings: IngestSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    producer: EventProducer
+    relay: OutboxRelay
+    relay_worker: BackgroundWorker
+
+    @classmethod
+    def start(cls, settings: IngestSettings) -> IngestRuntime:
+        """Connect, make sure the topics exist, and start the relay."""
+        bootstrap = settings.require_bootstrap()
+        engine = create_db_engine(settings.database_url_for("ingest"))
+        sessions = make_session_factory(engine)
+        ensure_topics(bootstrap, TOPICS, partitions=settings.kafka_partitions)
+        producer = EventProducer(bootstrap, client_id="lp-ingest-relay")
+        relay = OutboxRelay(
+            sessions=sessions, producer=producer, batch_size=settings.relay_batch_size, idle_s=settings.relay_idle_s
+        )
+        worker = BackgroundWorker("outbox-relay", relay.run)
+        worker.start()
+        return cls(settings, engine, sessions, producer, relay, worker)
+
+    def stop(self) -> None:
+        """Stop relaying (finishing the batch in flight) and close connections."""
+        self.relay_worker.stop()
+        self.producer.close()
+        self.engine.dispose()

@@ -1,0 +1,75 @@
+"""``GET /v1/feedback``: tagged feedback, filtered, newest first, cursor-paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.journey.models import FeedbackItem
+from services.reporting.deps import RuntimeDep, SessionDep
+from services.reporting.feedback.repository import FeedbackFilter, FeedbackReadRepository, Position
+from services.reporting.feedback.schemas import FeedbackOut, FeedbackPage, SentimentOut, StageOut
+from services.reporting.pagination import decode_cursor, encode_cursor
+from shared.contracts import Scores, SentimentLabel
+from shared.http import ApiKeyRequired, ServiceError
+
+router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[ApiKeyRequired])
+
+KEY_PREFIXES = ("id:", "email:", "handle:")
+
+
+def customer_keys(customer: str) -> tuple[str, ...]:
+    """The stored customer keys a ``customer`` filter can mean: a full key, or a bare id, email or handle."""
+    if customer.startswith(KEY_PREFIXES):
+        return (customer,)
+    return (f"id:{customer}", f"email:{customer.lower()}", f"handle:{customer.lower()}")
+
+
+@router.get("/feedback", response_model=FeedbackPage, summary="Tagged feedback, newest first")
+def list_feedback(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    stage: Annotated[str | None, Query(description="Stage id from the journey map.")] = None,
+    sentiment: Annotated[SentimentLabel | None, Query()] = None,
+    customer: Annotated[str | None, Query(description="Customer id, email, handle, or a full key "
+                                          "like `id:C-1001`.", max_length=300)] = None,
+    cursor: Annotated[str | None, Query(description="From the previous page's next_cursor.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> FeedbackPage:
+    if limit > runtime.settings.page_size_max:
+        raise ServiceError(f"limit may be at most {runtime.settings.page_size_max}", code="limit_too_large")
+    flt = FeedbackFilter(
+        stage=stage,
+        sentiment=sentiment.value if sentiment else None,
+        customer_keys=customer_keys(customer) if customer else (),
+    )
+    rows = FeedbackReadRepository(session).page(flt, decode_cursor(cursor) if cursor else None, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(Position(rows[-1].occurred_at, rows[-1].feedback_id)) if more and rows else None
+    return FeedbackPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)
+
+
+def to_out(row: FeedbackItem) -> FeedbackOut:
+    """The API shape of a stored item."""
+    return FeedbackOut(
+        id=row.feedback_id,
+        kind=row.kind,  # type: ignore[arg-type]
+        source=row.source,  # type: ignore[arg-type]
+        provider=row.provider,
+        customer_key=row.customer_key,
+        text=row.text,
+        sentiment=SentimentOut(
+            label=row.sentiment_label,  # type: ignore[arg-type]
+            score=row.sentiment_score, confidence=row.sentiment_confidence,
+        ),
+        stage=StageOut(id=row.stage_id, confidence=row.stage_confidence, method=row.stage_method),  # type: ignore[arg-type]
+        scores=Scores(nps=row.nps, csat=row.csat, ces=row.ces, rating=row.rating),
+        language=row.language,
+        key_phrases=row.key_phrases,
+        redactions=row.redactions,
+        occurred_at=row.occurred_at,
+        received_at=row.received_at,
+        stored_at=row.stored_at,
+    )

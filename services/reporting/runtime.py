@@ -1,0 +1,32 @@
+"""The reporting service's long-lived parts: a read connection to the story store and the journey map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.reporting.settings import ReportingSettings
+from shared.contracts import JourneyMap
+from shared.db import create_db_engine, make_session_factory
+
+
+@dataclass
+class ReportingRuntime:
+    """Everything the reporting endpoints share."""
+
+    settings: ReportingSettings
+    journey_map: JourneyMap
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def start(cls, settings: ReportingSettings) -> ReportingRuntime:
+        """Open the story store (owned and migrated by journey) for reading."""
+        engine = create_db_engine(settings.database_url_for("journey"))
+        return cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine))
+
+    def stop(self) -> None:
+        """Close connections."""
+        self.engine.dispose()

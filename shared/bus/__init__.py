@@ -1,0 +1,19 @@
+"""The Kafka bus: one client path (kafka-python) for embedded and production modes."""
+
+from shared.bus.admin import broker_reachable, ensure_topics, wait_for_broker
+from shared.bus.broker import EmbeddedBroker, free_port
+from shared.bus.consumer import BatchConsumer, ConsumedEvent, ConsumerConfig
+from shared.bus.producer import EventProducer, OutgoingMessage
+
+__all__ = [
+    "BatchConsumer",
+    "ConsumedEvent",
+    "ConsumerConfig",
+    "EmbeddedBroker",
+    "EventProducer",
+    "OutgoingMessage",
+    "broker_reachable",
+    "ensure_topics",
+    "free_port",
+    "wait_for_broker",
+]

@@ -1,0 +1,59 @@
+"""Publishing CloudEvents to Kafka with ``acks=all``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message ready for the wire: topic, key and the serialised event."""
+
+    topic: str
+    key: str | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class EventProducer:
+    """A thin, typed wrapper over ``KafkaProducer`` that waits for every acknowledgement it asks for."""
+
+    def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 5, **overrides: Any) -> None:
+        config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap.split(","),
+            "client_id": client_id,
+            "acks": "all",
+            "linger_ms": linger_ms,
+            "retries": 5,
+            "max_in_flight_requests_per_connection": 1,  # keeps per-key order across retries
+            "request_timeout_ms": 15000,
+            "max_block_ms": 15000,
+        }
+        config.update(overrides)
+        self._producer = KafkaProducer(**config)
+
+    def publish(self, messages: Sequence[OutgoingMessage], *, timeout_s: float = 30.0) -> None:
+        """Send all messages and return once the broker acknowledged every one; raise on any failure."""
+        futures = [
+            self._producer.send(
+                m.topic,
+                key=m.key.encode("utf-8") if m.key is not None else None,
+                value=m.value,
+                headers=list(m.headers),
+            )
+            for m in messages
+        ]
+        self._producer.flush(timeout=timeout_s)
+        for future in futures:
+            future.get(timeout=timeout_s)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush what is pending and close the connection."""
+        self._producer.close(timeout=timeout_s)

@@ -1,0 +1,67 @@
+"""Versioned topic names and the payload model each one carries.
+
+Additive changes keep a topic's version; a breaking change gets a new topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shared.contracts.customer import CustomerEvent
+from shared.contracts.envelope import EVENT_TYPE_PREFIX
+from shared.contracts.feedback import FeedbackEnriched, FeedbackReceived
+
+FEEDBACK_RAW = "lp.feedback.raw.v1"
+FEEDBACK_ENRICHED = "lp.feedback.enriched.v1"
+CUSTOMER_EVENTS = "lp.customer.events.v1"
+CUSTOMER_STORY = "lp.customer.story.v1"
+JOURNEY_ALERTS = "lp.journey.alerts.v1"
+
+
+def dead_letter_topic(consumer_group: str) -> str:
+    """The dead-letter topic of one consumer group: where its unprocessable messages go, with the reason."""
+    return f"lp.dlq.{consumer_group}.v1"
+
+
+@dataclass(frozen=True)
+class TopicContract:
+    """What one topic carries: its CloudEvents type, payload model and key."""
+
+    topic: str
+    event_type: str
+    payload: type[BaseModel]
+    key: str
+    producer: str
+    consumers: tuple[str, ...]
+
+
+CONTRACTS: tuple[TopicContract, ...] = (
+    TopicContract(
+        FEEDBACK_RAW,
+        f"{EVENT_TYPE_PREFIX}.feedback.received.v1",
+        FeedbackReceived,
+        "customer key where known, else the feedback id",
+        "ingest",
+        ("nlp",),
+    ),
+    TopicContract(
+        FEEDBACK_ENRICHED,
+        f"{EVENT_TYPE_PREFIX}.feedback.enriched.v1",
+        FeedbackEnriched,
+        "customer key where known, else the feedback id",
+        "nlp",
+        ("journey",),
+    ),
+    TopicContract(
+        CUSTOMER_EVENTS,
+        f"{EVENT_TYPE_PREFIX}.customer.event.v1",
+        CustomerEvent,
+        "customer key",
+        "ingest",
+        ("journey",),
+    ),
+)
+
+CONTRACT_BY_TOPIC = {c.topic: c for c in CONTRACTS}
