@@ -52,7 +52,7 @@ class ConsumedEvent(Generic[PayloadT]):
     event: CloudEvent[PayloadT]
 
 
-class Stopping(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Stopping(Exception):
     """Raised inside the loop when shutdown was asked for in the middle of a retry."""
 
 

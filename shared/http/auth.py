@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+
 from fastapi import Depends, Request
 from pydantic import SecretStr
 

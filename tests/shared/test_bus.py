@@ -66,8 +66,9 @@ def test_poison_messages_go_to_the_dead_letter_topic_with_a_reason(broker: Embed
             done.set()
 
     group = "g-poison"
-    consumer = BatchConsumer(bootstrap=broker.bootstrap, config=ConsumerConfig(group, (topic,), max_poll_interval_ms=10000),
-                             payload=Ping, processor=process, producer=producer, service="test")
+    config = ConsumerConfig(group, (topic,), max_poll_interval_ms=10000)
+    consumer = BatchConsumer(bootstrap=broker.bootstrap, config=config, payload=Ping, processor=process,
+                             producer=producer, service="test")
     _run(consumer, done)
     assert sorted(seen) == [1, 2]
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from services.ingest.feedback.repository import RawFeedbackRepository
 from services.ingest.feedback.schemas import FeedbackCreate, ItemOutcome
 from services.ingest.models import OutboxMessage, RawFeedback
-from shared.contracts import FEEDBACK_RAW, CONTRACT_BY_TOPIC, CloudEvent, FeedbackReceived, utcnow
+from shared.contracts import CONTRACT_BY_TOPIC, FEEDBACK_RAW, CloudEvent, FeedbackReceived, utcnow
 
 SOURCE = "/listening-path/ingest"
 RAW_EVENT_TYPE = CONTRACT_BY_TOPIC[FEEDBACK_RAW].event_type

@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from services.journey.deps import RuntimeDep
 from shared.contracts import JourneyMap
-
 from shared.http import ApiKeyRequired
 
 router = APIRouter(prefix="/v1", tags=["journey map"], dependencies=[ApiKeyRequired])

@@ -55,16 +55,16 @@ def to_out(row: FeedbackItem) -> FeedbackOut:
     """The API shape of a stored item."""
     return FeedbackOut(
         id=row.feedback_id,
-        kind=row.kind,  # type: ignore[arg-type]
-        source=row.source,  # type: ignore[arg-type]
+        kind=row.kind,
+        source=row.source,
         provider=row.provider,
         customer_key=row.customer_key,
         text=row.text,
         sentiment=SentimentOut(
-            label=row.sentiment_label,  # type: ignore[arg-type]
+            label=row.sentiment_label,
             score=row.sentiment_score, confidence=row.sentiment_confidence,
         ),
-        stage=StageOut(id=row.stage_id, confidence=row.stage_confidence, method=row.stage_method),  # type: ignore[arg-type]
+        stage=StageOut(id=row.stage_id, confidence=row.stage_confidence, method=row.stage_method),
         scores=Scores(nps=row.nps, csat=row.csat, ces=row.ces, rating=row.rating),
         language=row.language,
         key_phrases=row.key_phrases,
