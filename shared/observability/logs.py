@@ -50,5 +50,5 @@ def configure_logging(service: str, *, level: str = "INFO", json_logs: bool = Tr
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("kafka", "uvicorn.access", "alembic.runtime.migration"):
+    for noisy in ("kafka", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

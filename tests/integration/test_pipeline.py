@@ -6,9 +6,10 @@ the real broker and a real database (SQLite, or PostgreSQL with DATABASE_URL).
 
 from __future__ import annotations
 
+import signal
+import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -129,12 +130,18 @@ def test_every_service_is_ready_and_exposes_metrics(stack: Stack) -> None:
     assert "lp_nlp_inference_seconds_count" in nlp_metrics
 
 
-def test_services_stop_gracefully(stack: Stack, tmp_path: Path) -> None:
-    """SIGTERM ends a service promptly with exit code 0 (uvicorn drains, the consumer commits)."""
+def test_services_stop_gracefully(stack: Stack) -> None:
+    """SIGTERM ends a service promptly after a full shutdown (uvicorn drains, the consumer commits and stops).
+
+    uvicorn re-raises the signal once shut down, so the exit status is -SIGTERM rather than 0.
+    """
     journey = stack["journey"]
     proc = journey.proc
     assert proc is not None
+    started = time.monotonic()
     journey.stop(timeout_s=30)
-    assert proc.returncode == 0, journey.log_tail()
+    assert time.monotonic() - started < 15
+    assert proc.returncode in (0, -signal.SIGTERM), journey.log_tail()
+    assert "Application shutdown complete." in journey.log_tail(5)
     journey.start()
     journey.wait_ready()
