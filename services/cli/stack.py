@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from types import TracebackType
 import httpx
 
 from services.catalog import SERVICES, ServiceSpec
+from shared.process import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,8 @@ class ServiceProcess:
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM (graceful: drain and commit), then SIGKILL after ``timeout_s``."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            log.warning("service did not stop in time; killing it", extra={"service": self.spec.name})
-            proc.kill()
-            proc.wait()
+        if proc is not None and not stop_process(proc, timeout_s=timeout_s):
+            log.warning("service did not stop in time; killed it", extra={"service": self.spec.name})
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

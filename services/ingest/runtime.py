@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.outbox.relay import OutboxRelay
 from services.ingest.settings import IngestSettings
-from shared.bus import EventProducer, ensure_topics
+from shared.bus import EventProducer, ensure_topics, wait_for_broker
 from shared.contracts import CUSTOMER_EVENTS, FEEDBACK_RAW
-from shared.db import create_db_engine, make_session_factory
+from shared.db import create_db_engine, make_session_factory, ping
+from shared.http.ops import ReadinessCheck, require
 from shared.worker import BackgroundWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -44,6 +46,14 @@ class IngestRuntime:
         worker = BackgroundWorker("outbox-relay", relay.run)
         worker.start()
         return cls(settings, engine, sessions, producer, relay, worker)
+
+    def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
+        """Dependencies ``/readyz`` checks."""
+        return {
+            "database": lambda: ping(self.engine),
+            "broker": lambda: wait_for_broker(self.settings.require_bootstrap(), timeout_s=1.0),
+            "outbox_relay": lambda: require(self.relay_worker.alive, "relay thread stopped"),
+        }
 
     def stop(self) -> None:
         """Stop relaying (finishing the batch in flight) and close connections."""

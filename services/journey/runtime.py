@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.journey.settings import JourneySettings
 from services.journey.story.consumer import GROUP_ID, build_consumer
-from shared.bus import BatchConsumer, EventProducer, ensure_topics
+from shared.bus import BatchConsumer, EventProducer, ensure_topics, wait_for_broker
 from shared.contracts import FEEDBACK_ENRICHED, FeedbackEnriched, JourneyMap, dead_letter_topic
-from shared.db import create_db_engine, make_session_factory
+from shared.db import create_db_engine, make_session_factory, ping
+from shared.http.ops import ReadinessCheck, require
 from shared.worker import BackgroundWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -47,6 +49,14 @@ class JourneyRuntime:
         worker = BackgroundWorker("journey-consumer", consumer.run)
         worker.start()
         return cls(settings, journey_map, engine, sessions, producer, consumer, worker)
+
+    def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
+        """Dependencies ``/readyz`` checks."""
+        return {
+            "database": lambda: ping(self.engine),
+            "broker": lambda: wait_for_broker(self.settings.require_bootstrap(), timeout_s=1.0),
+            "consumer": lambda: require(self.consumer.running.is_set(), "consumer is not running"),
+        }
 
     def stop(self) -> None:
         """Finish the batch in flight, commit it, close connections."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.nlp.enrichment.consumer import GROUP_ID, build_consumer
 from services.nlp.models import Analyzer
 from services.nlp.settings import NlpSettings
-from shared.bus import BatchConsumer, EventProducer, ensure_topics
+from shared.bus import BatchConsumer, EventProducer, ensure_topics, wait_for_broker
 from shared.contracts import FEEDBACK_ENRICHED, FEEDBACK_RAW, FeedbackReceived, JourneyMap, dead_letter_topic
+from shared.http.ops import ReadinessCheck, require
 from shared.worker import BackgroundWorker
 
 
@@ -39,6 +41,13 @@ class NlpRuntime:
         holder["runtime"] = runtime
         runtime.consumer_worker.start()
         return runtime
+
+    def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
+        """Dependencies ``/readyz`` checks."""
+        return {
+            "broker": lambda: wait_for_broker(self.settings.require_bootstrap(), timeout_s=1.0),
+            "consumer": lambda: require(self.consumer.running.is_set(), "consumer is not running"),
+        }
 
     def stop(self) -> None:
         """Finish the batch in flight, commit it, close connections."""

@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from services.reporting.feedback.endpoints import router as feedback_router
 from services.reporting.runtime import ReportingRuntime
 from services.reporting.settings import ReportingSettings
 from services.reporting.stages.endpoints import router as stages_router
-from shared.db import ping
 from shared.http import create_service_app
-from shared.http.ops import ReadinessCheck
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     """Build the reporting ASGI app (uvicorn factory)."""
     settings = settings or ReportingSettings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = ReportingRuntime.start(settings)
-        try:
-            yield
-        finally:
-            app.state.runtime.stop()
-
-    def checks() -> Mapping[str, ReadinessCheck]:
-        runtime: ReportingRuntime = app.state.runtime
-        return {"database": lambda: ping(runtime.engine)}
-
     app = create_service_app(
         service="reporting",
         title="Listening Path — reporting",
         description="The customer story for dashboards: tagged feedback and per-stage health. "
         "Authenticate with `X-API-Key` or `Authorization: Bearer`.",
-        checks=checks,
-        lifespan=lifespan,
+        start=lambda: ReportingRuntime.start(settings),
         api_key=settings.api_key,
     )
     app.include_router(feedback_router)

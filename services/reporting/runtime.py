@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -9,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.reporting.settings import ReportingSettings
 from shared.contracts import JourneyMap
-from shared.db import create_db_engine, make_session_factory
+from shared.db import create_db_engine, make_session_factory, ping
+from shared.http.ops import ReadinessCheck
 
 
 @dataclass
@@ -26,6 +28,12 @@ class ReportingRuntime:
         """Open the story store (owned and migrated by journey) for reading."""
         engine = create_db_engine(settings.database_url_for("journey"))
         return cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine))
+
+    def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
+        """Dependencies ``/readyz`` checks."""
+        return {
+            "database": lambda: ping(self.engine),
+        }
 
     def stop(self) -> None:
         """Close connections."""

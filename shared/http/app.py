@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -96,18 +96,46 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class ServiceRuntime(Protocol):
+    """What a service starts at boot and stops at shutdown (connections, consumers, relays)."""
+
+    def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
+        """The dependencies ``/readyz`` checks, by name."""
+        ...
+
+    def stop(self) -> None:
+        """Finish in-flight work (bounded) and close connections."""
+        ...
+
+
 def create_service_app(
     *,
     service: str,
     title: str,
     description: str,
-    checks: Callable[[], Mapping[str, ReadinessCheck]],
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+    start: Callable[[], ServiceRuntime],
     version: str = "0.1.0",
     max_body_bytes: int = 1_000_000,
     api_key: SecretStr | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the project's ops endpoints, error handling and metrics."""
+    """A FastAPI app with the project's ops endpoints, error handling and metrics.
+
+    ``start`` builds the service's runtime when the app starts; it is kept in ``app.state.runtime`` and
+    stopped when the app shuts down (after uvicorn has drained in-flight requests).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = start()
+        try:
+            yield
+        finally:
+            app.state.runtime.stop()
+
+    def checks() -> Mapping[str, ReadinessCheck]:
+        runtime: ServiceRuntime = app.state.runtime
+        return runtime.readiness_checks()
+
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.api_key = api_key
     install_error_handlers(app)
