@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from shared.settings import RuntimeMode, ServiceSettings, SettingsError, normalise_database_url
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read settings from the environment: start each from none (CI sets DATABASE_URL)."""
+    for name in list(os.environ):
+        if name.startswith("LP_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
 
 
 def test_embedded_defaults_need_no_configuration(tmp_path: Path) -> None:
