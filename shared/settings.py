@@ -27,6 +27,7 @@ class SettingsError(ValueError):
 
 
 INSECURE_KEYS = frozenset({"", "changeme", "change-me", "secret", "dev", "test"})
+EMBEDDED_IDENTITY_KEY = "listening-path-embedded-identity-key"
 
 
 class ServiceSettings(BaseSettings):
@@ -47,6 +48,8 @@ class ServiceSettings(BaseSettings):
                                         "means `listening-path up` starts the bundled broker.")
     kafka_partitions: int = Field(3, ge=1, description="Partitions for topics this service creates.")
     api_key: SecretStr | None = Field(None, description="Key clients send as `X-API-Key` or `Bearer`.")
+    identity_key: SecretStr = Field(SecretStr(EMBEDDED_IDENTITY_KEY),
+                                    description="Key of the HMAC emails are stored as; keep it stable.")
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -62,6 +65,8 @@ class ServiceSettings(BaseSettings):
             key = self.api_key.get_secret_value() if self.api_key else ""
             if key.lower() in INSECURE_KEYS or len(key) < 24:
                 raise SettingsError("LP_API_KEY must be set to a random value of 24+ characters in production")
+            if self.identity_key.get_secret_value() == EMBEDDED_IDENTITY_KEY:
+                raise SettingsError("LP_IDENTITY_KEY must be set to a random secret in production mode")
         return self
 
     def database_url_for(self, owner: str) -> str:

@@ -23,17 +23,17 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF_S = 2.0
 
 
-def api_key_for(settings: ServiceSettings) -> str:
-    """LP_API_KEY if set, else the key generated on first start and kept in the data directory."""
-    if settings.api_key is not None and settings.api_key.get_secret_value():
-        return settings.api_key.get_secret_value()
-    path = settings.data_dir / "api_key"
+def kept_secret(data_dir: Path, name: str, env_var: str, prefix: str = "") -> str:
+    """The value of ``env_var`` if set, else a secret generated on first start and kept in the data directory."""
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    path = data_dir / name
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    key = "lp_" + secrets.token_urlsafe(32)
-    path.write_text(key + "\n", encoding="utf-8")
+    value = prefix + secrets.token_urlsafe(32)
+    path.write_text(value + "\n", encoding="utf-8")
     path.chmod(0o600)
-    return key
+    return value
 
 
 def run_embedded(settings: ServiceSettings, *, demo: bool, should_stop: Callable[[], bool]) -> None:
@@ -43,7 +43,9 @@ def run_embedded(settings: ServiceSettings, *, demo: bool, should_stop: Callable
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
-    key = api_key_for(settings)
+    key = kept_secret(data_dir, "api_key", "LP_API_KEY", "lp_")
+    admin_key = kept_secret(data_dir, "admin_key", "LP_ADMIN_KEY", "lpadm_")
+    identity_key = kept_secret(data_dir, "identity_key", "LP_IDENTITY_KEY")
 
     broker: EmbeddedBroker | None = None
     bootstrap = settings.kafka_bootstrap
@@ -59,6 +61,8 @@ def run_embedded(settings: ServiceSettings, *, demo: bool, should_stop: Callable
         "LP_DATA_DIR": str(data_dir),
         "LP_KAFKA_BOOTSTRAP": bootstrap,
         "LP_API_KEY": key,
+        "LP_ADMIN_KEY": admin_key,
+        "LP_IDENTITY_KEY": identity_key,
         **({"DATABASE_URL": settings.database_url} if settings.database_url else {}),
     })
     ports = {name: int(os.environ.get(f"LP_{name.upper()}_PORT", spec.settings().port))
@@ -69,7 +73,7 @@ def run_embedded(settings: ServiceSettings, *, demo: bool, should_stop: Callable
         stack.start()
         if demo:
             _load_demo_once(data_dir, stack["ingest"].url, key)
-        _print_where_to_look(stack, key, bootstrap, log_dir)
+        _print_where_to_look(stack, key, admin_key, bootstrap, log_dir)
         _supervise(stack, should_stop)
     finally:
         click.echo("stopping...")
@@ -88,7 +92,7 @@ def _load_demo_once(data_dir: Path, ingest_url: str, key: str) -> None:
     click.echo(f"loaded the demo company's feedback: {accepted} items")
 
 
-def _print_where_to_look(stack: Stack, key: str, bootstrap: str, log_dir: Path) -> None:
+def _print_where_to_look(stack: Stack, key: str, admin_key: str, bootstrap: str, log_dir: Path) -> None:
     ingest, reporting = stack["ingest"].url, stack["reporting"].url
     click.echo("")
     click.secho("Listening Path is running (embedded mode).", bold=True)
@@ -96,6 +100,7 @@ def _print_where_to_look(stack: Stack, key: str, bootstrap: str, log_dir: Path) 
         click.echo(f"  {name:<10} {proc.url}   (API docs: {proc.url}/docs)")
     click.echo(f"  broker     {bootstrap}")
     click.echo(f"  API key    {key}")
+    click.echo(f"  admin key  {admin_key}   (changes the journey map)")
     click.echo(f"  logs       {log_dir}")
     click.echo("")
     click.echo("Send feedback:")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from services.journey.runtime import JourneyRuntime
 
@@ -16,3 +18,12 @@ def get_runtime(request: Request) -> JourneyRuntime:
 
 
 RuntimeDep = Annotated[JourneyRuntime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session for the request; an endpoint that writes commits it."""
+    with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,7 +1,10 @@
 """The story store: journey's tables. Reporting reads them; only journey writes them.
 
-``StageDay`` is a rollup kept up to date as items arrive, so stage summaries
-read a few rows per day and stage rather than scanning every item.
+Everything here is a projection of the events journey consumed, so it can be
+rebuilt by replaying them (``listening-path journey rebuild``). Rollups
+(``stage_days``, ``experience_days``, ``stage_day_phrases``) are kept up to
+date as items arrive, so summaries read a few rows per day rather than
+scanning items. Emails are stored only as keyed hashes.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Date, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import JSONType, UTCDateTime, make_metadata
+from shared.outbox import OutboxColumns
 
 UNSTAGED = "_none"
 """Stage id under which items with no stage are rolled up (journey map ids cannot start with '_')."""
@@ -33,20 +38,117 @@ class ProcessedEvent(StoryBase):
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class JourneyMapVersion(StoryBase):
+    """Every journey map version ever in force; the highest is the current one."""
+
+    __tablename__ = "journey_map_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    company: Mapped[str] = mapped_column(String(200))
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Customer(StoryBase):
+    """One customer, as the whole company sees them, with their current state as an asset."""
+
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_state_value", "state", "value"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), doc="Company id or handle; never an email.")
+    merged_into: Mapped[str | None] = mapped_column(String(40), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    segment: Mapped[str | None] = mapped_column(String(100), index=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10), default="stable")
+    health: Mapped[int] = mapped_column(SmallInteger, default=60)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    nps_latest: Mapped[int | None] = mapped_column(SmallInteger)
+    nps_category: Mapped[str | None] = mapped_column(String(10))
+    sentiment_trend: Mapped[float | None] = mapped_column(Float)
+    touchpoints: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CustomerIdentity(StoryBase):
+    """One identifier of a customer: their id in the company, a hashed email, a handle, a CRM id."""
+
+    __tablename__ = "customer_identities"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(300), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+
+
+class CustomerMerge(StoryBase):
+    """Two customers found to be one: recorded, and reversible."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    survivor_id: Mapped[str] = mapped_column(String(40), index=True)
+    merged_id: Mapped[str] = mapped_column(String(40), index=True)
+    identities: Mapped[list[list[str]]] = mapped_column(JSONType, doc="[kind, value] pairs moved to the survivor.")
+    reason: Mapped[str] = mapped_column(String(300))
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CustomerEventRecord(StoryBase):
+    """A relationship change from the CRM (purchase, upgrade, cancellation...)."""
+
+    __tablename__ = "customer_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id", name="uq_customer_events_provider_external_id"),
+        Index("ix_customer_events_customer_occurred", "customer_id", "occurred_at"),
+        Index("ix_customer_events_occurred", "occurred_at"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float)
+    value_delta: Mapped[float] = mapped_column(Float, doc="Effective change of value (+ growth, - loss).")
+    segment: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StateChange(StoryBase):
+    """A customer's asset state changed at a touchpoint (the history behind the ledger)."""
+
+    __tablename__ = "customer_state_changes"
+    __table_args__ = (Index("ix_customer_state_changes_at", "at"),)
+
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    from_state: Mapped[str | None] = mapped_column(String(10))
+    to_state: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float, doc="Customer value just before the change.")
+    last_negative_stage: Mapped[str | None] = mapped_column(String(64))
+
+
 class FeedbackItem(StoryBase):
     """One tagged voice in the customer story (text is PII-redacted)."""
 
     __tablename__ = "feedback_items"
     __table_args__ = (
         Index("ix_feedback_items_stage_occurred", "stage_id", "occurred_at"),
-        Index("ix_feedback_items_customer_occurred", "customer_key", "occurred_at"),
+        Index("ix_feedback_items_customer_occurred", "customer_id", "occurred_at"),
         Index("ix_feedback_items_sentiment_occurred", "sentiment_label", "occurred_at"),
         Index("ix_feedback_items_occurred_id", "occurred_at", "feedback_id"),
     )
 
     feedback_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(40))
-    customer_key: Mapped[str | None] = mapped_column(String(300))
+    customer_id: Mapped[str | None] = mapped_column(String(40))
     provider: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
@@ -64,6 +166,7 @@ class FeedbackItem(StoryBase):
     language: Mapped[str] = mapped_column(String(8))
     key_phrases: Mapped[list[str]] = mapped_column(JSONType)
     redactions: Mapped[list[str]] = mapped_column(JSONType)
+    experiences: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=sql_text("'[]'"))
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType)
     journey_map_version: Mapped[int] = mapped_column(Integer)
     model_version: Mapped[str] = mapped_column(String(100))
@@ -72,14 +175,87 @@ class FeedbackItem(StoryBase):
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class StageDay(StoryBase):
-    """Per day (UTC) and stage: volume and sentiment mix."""
+class RollupCounts:
+    """The counters every rollup keeps; metric definitions (services/journey/metrics.py) read them."""
+
+    volume: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    negative: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    neutral: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    positive: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sentiment_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0",
+                                                  doc="Sum of sentiment scores in 1/10,000ths (exact in any order).")
+    promoters: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    passives: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    detractors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    csat_responses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    csat_satisfied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ces_responses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ces_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    aided: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unaided: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+COUNTER_COLUMNS = (
+    "volume", "negative", "neutral", "positive", "sentiment_points", "promoters", "passives", "detractors",
+    "csat_responses", "csat_satisfied", "ces_responses", "ces_total", "aided", "unaided",
+)
+
+
+class StageDay(RollupCounts, StoryBase):
+    """Per day (UTC) and stage."""
 
     __tablename__ = "stage_days"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    volume: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExperienceDay(RollupCounts, StoryBase):
+    """Per day (UTC) and priority experience."""
+
+    __tablename__ = "experience_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class StageDayPhrase(StoryBase):
+    """How often a key phrase was said, per day and stage."""
+
+    __tablename__ = "stage_day_phrases"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phrase: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
     negative: Mapped[int] = mapped_column(Integer, default=0)
-    neutral: Mapped[int] = mapped_column(Integer, default=0)
-    positive: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExperienceStatus(StoryBase):
+    """The last reliability status seen for a priority experience (to notice it crossing its target)."""
+
+    __tablename__ = "experience_status"
+
+    experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float)
+    as_of: Mapped[date] = mapped_column(Date)
+
+
+class AlertRecord(StoryBase):
+    """Every alert raised, once (``key`` says what it is about)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_occurred", "occurred_at"),)
+
+    alert_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JourneyOutbox(OutboxColumns, StoryBase):
+    """Events journey publishes after commit: alerts, story changes, map versions."""
+
+    __tablename__ = "journey_outbox"

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.nlp.enrichment.consumer import GROUP_ID, build_consumer
 from services.nlp.models import Analyzer
 from services.nlp.settings import NlpSettings
-from shared.bus import BatchConsumer, EventProducer, ensure_topics, wait_for_broker
-from shared.contracts import FEEDBACK_ENRICHED, FEEDBACK_RAW, FeedbackReceived, JourneyMap, dead_letter_topic
+from shared.bus import BatchConsumer, EventProducer, TopicFollower, ensure_topics, wait_for_broker
+from shared.contracts import (
+    FEEDBACK_ENRICHED,
+    FEEDBACK_RAW,
+    JOURNEY_MAP,
+    FeedbackReceived,
+    JourneyMap,
+    dead_letter_topic,
+)
 from shared.http.ops import ReadinessCheck, require
 from shared.worker import BackgroundWorker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,6 +33,7 @@ class NlpRuntime:
     producer: EventProducer
     consumer: BatchConsumer[FeedbackReceived]
     consumer_worker: BackgroundWorker
+    map_worker: BackgroundWorker | None = None
 
     @classmethod
     def start(cls, settings: NlpSettings) -> NlpRuntime:
@@ -37,10 +48,22 @@ class NlpRuntime:
             bootstrap=bootstrap, analyzer=lambda: holder["runtime"].analyzer, producer=producer,
             batch_size=settings.consumer_batch_size, max_wait_ms=settings.consumer_max_wait_ms,
         )
+        ensure_topics(bootstrap, (JOURNEY_MAP,), partitions=1)
         runtime = cls(settings, analyzer, producer, consumer, BackgroundWorker("nlp-consumer", consumer.run))
         holder["runtime"] = runtime
+        follower = TopicFollower(bootstrap=bootstrap, topic=JOURNEY_MAP, payload=JourneyMap,
+                                 on_event=lambda event: runtime.adopt(event.data))
+        runtime.map_worker = BackgroundWorker("nlp-journey-map", follower.run)
         runtime.consumer_worker.start()
+        runtime.map_worker.start()
         return runtime
+
+    def adopt(self, journey_map: JourneyMap) -> None:
+        """Tag new items against ``journey_map`` from now on, if it is newer than the map in use."""
+        if journey_map.version <= self.analyzer.journey_map.version:
+            return
+        self.analyzer = self.analyzer.with_journey_map(journey_map)
+        log.info("tagging against a new journey map", extra={"version": journey_map.version})
 
     def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
         """Dependencies ``/readyz`` checks."""
@@ -51,5 +74,7 @@ class NlpRuntime:
 
     def stop(self) -> None:
         """Finish the batch in flight, commit it, close connections."""
+        if self.map_worker is not None:
+            self.map_worker.stop()
         self.consumer_worker.stop()
         self.producer.close()

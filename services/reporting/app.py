@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.reporting.alerts.endpoints import router as alerts_router
+from services.reporting.customers.endpoints import router as customers_router
+from services.reporting.experiences.endpoints import router as experiences_router
 from services.reporting.feedback.endpoints import router as feedback_router
+from services.reporting.ledger.endpoints import router as ledger_router
 from services.reporting.runtime import ReportingRuntime
 from services.reporting.settings import ReportingSettings
 from services.reporting.stages.endpoints import router as stages_router
@@ -18,11 +22,13 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     app = create_service_app(
         service="reporting",
         title="Listening Path — reporting",
-        description="The customer story for dashboards: tagged feedback and per-stage health. "
+        description="The customer story for dashboards: tagged feedback, stage health, priority experiences, "
+        "customers as assets, the asset ledger and alerts. "
         "Authenticate with `X-API-Key` or `Authorization: Bearer`.",
         start=lambda: ReportingRuntime.start(settings),
         api_key=settings.api_key,
     )
-    app.include_router(feedback_router)
-    app.include_router(stages_router)
+    for router in (feedback_router, stages_router, experiences_router, customers_router, ledger_router,
+                   alerts_router):
+        app.include_router(router)
     return app

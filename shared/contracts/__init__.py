@@ -15,6 +15,7 @@ from shared.contracts.feedback import (
     StageMethod,
     StageTag,
 )
+from shared.contracts.journey import AlertKind, AssetState, CustomerStoryChanged, JourneyAlert, StateReason
 from shared.contracts.journey_map import JourneyMap, JourneyMapError, PriorityExperience, SourceHint, Stage
 from shared.contracts.topics import (
     CONTRACT_BY_TOPIC,
@@ -24,6 +25,7 @@ from shared.contracts.topics import (
     FEEDBACK_ENRICHED,
     FEEDBACK_RAW,
     JOURNEY_ALERTS,
+    JOURNEY_MAP,
     TopicContract,
     dead_letter_topic,
 )
@@ -36,14 +38,19 @@ __all__ = [
     "FEEDBACK_ENRICHED",
     "FEEDBACK_RAW",
     "JOURNEY_ALERTS",
+    "JOURNEY_MAP",
+    "AlertKind",
+    "AssetState",
     "CloudEvent",
     "CustomerEvent",
     "CustomerEventKind",
     "CustomerRef",
+    "CustomerStoryChanged",
     "FeedbackEnriched",
     "FeedbackKind",
     "FeedbackReceived",
     "FeedbackSource",
+    "JourneyAlert",
     "JourneyMap",
     "JourneyMapError",
     "PriorityExperience",
@@ -55,6 +62,7 @@ __all__ = [
     "StageCandidate",
     "StageMethod",
     "StageTag",
+    "StateReason",
     "TopicContract",
     "dead_letter_topic",
     "new_event_id",

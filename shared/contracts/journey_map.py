@@ -37,6 +37,10 @@ class PriorityExperience(BaseModel):
     metric: str = Field("negative_share", examples=["negative_share"])
     target: float
     owner: str | None = None
+    keywords: list[str] = Field(
+        default_factory=list,
+        description="Narrow the experience to items of its stage that mention one of these; empty = the whole stage.",
+    )
 
 
 class SourceHint(BaseModel):

@@ -12,12 +12,15 @@ from pydantic import BaseModel
 from shared.contracts.customer import CustomerEvent
 from shared.contracts.envelope import EVENT_TYPE_PREFIX
 from shared.contracts.feedback import FeedbackEnriched, FeedbackReceived
+from shared.contracts.journey import CustomerStoryChanged, JourneyAlert
+from shared.contracts.journey_map import JourneyMap
 
 FEEDBACK_RAW = "lp.feedback.raw.v1"
 FEEDBACK_ENRICHED = "lp.feedback.enriched.v1"
 CUSTOMER_EVENTS = "lp.customer.events.v1"
 CUSTOMER_STORY = "lp.customer.story.v1"
 JOURNEY_ALERTS = "lp.journey.alerts.v1"
+JOURNEY_MAP = "lp.journey.map.v1"
 
 
 def dead_letter_topic(consumer_group: str) -> str:
@@ -61,6 +64,30 @@ CONTRACTS: tuple[TopicContract, ...] = (
         "customer key",
         "ingest",
         ("journey",),
+    ),
+    TopicContract(
+        CUSTOMER_STORY,
+        f"{EVENT_TYPE_PREFIX}.customer.story_changed.v1",
+        CustomerStoryChanged,
+        "customer id",
+        "journey",
+        (),
+    ),
+    TopicContract(
+        JOURNEY_ALERTS,
+        f"{EVENT_TYPE_PREFIX}.journey.alert.v1",
+        JourneyAlert,
+        "stage id, else customer id",
+        "journey",
+        (),
+    ),
+    TopicContract(
+        JOURNEY_MAP,
+        f"{EVENT_TYPE_PREFIX}.journey.map_published.v1",
+        JourneyMap,
+        "company (one partition: the last message is the map in force)",
+        "journey",
+        ("nlp",),
     ),
 )
 

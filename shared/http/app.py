@@ -117,6 +117,7 @@ def create_service_app(
     version: str = "0.1.0",
     max_body_bytes: int = 1_000_000,
     api_key: SecretStr | None = None,
+    admin_key: SecretStr | None = None,
 ) -> FastAPI:
     """A FastAPI app with the project's ops endpoints, error handling and metrics.
 
@@ -138,6 +139,7 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.api_key = api_key
+    app.state.admin_key = admin_key
     install_error_handlers(app)
     app.include_router(ops_router(service, checks))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)

@@ -39,3 +39,11 @@ def _app_key_guard(request: Request) -> None:
 
 ApiKeyRequired = Depends(_app_key_guard)
 """Router dependency: the caller must present the key the app was built with (``create_service_app``)."""
+
+
+def _app_admin_guard(request: Request) -> None:
+    check_api_key(request, getattr(request.app.state, "admin_key", None))
+
+
+AdminKeyRequired = Depends(_app_admin_guard)
+"""Router or endpoint dependency: the caller must present the admin key the app was built with."""

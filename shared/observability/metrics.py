@@ -20,7 +20,7 @@ PIPELINE_ITEMS = Counter(
     ["service", "outcome"],
 )
 CONSUMER_LAG = Gauge("lp_consumer_lag", "Messages not yet consumed, per partition.", ["group", "topic", "partition"])
-OUTBOX_BACKLOG = Gauge("lp_outbox_backlog", "Accepted items not yet published to the broker.")
+OUTBOX_BACKLOG = Gauge("lp_outbox_backlog", "Outbox messages committed but not yet published to the broker.")
 INFERENCE_LATENCY = Histogram(
     "lp_nlp_inference_seconds",
     "Model inference time per batch.",

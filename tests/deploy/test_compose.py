@@ -40,7 +40,9 @@ def test_production_settings_accept_the_compose_environment(compose: dict[str, A
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     for name, spec in SERVICES.items():
         env = dict(compose["services"][name]["environment"])
-        env["LP_API_KEY"] = "k" * 48  # compose takes it from the operator's environment
+        env["LP_API_KEY"] = "k" * 48  # compose takes these from the operator's environment
+        env["LP_IDENTITY_KEY"] = "i" * 48
+        env["LP_ADMIN_KEY"] = "a" * 48
         for key, value in env.items():
             monkeypatch.setenv(key, str(value))
         settings = spec.settings()

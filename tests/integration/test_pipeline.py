@@ -28,6 +28,7 @@ from tests.polling import wait_for
 pytestmark = pytest.mark.integration
 
 KEY = "integration-key-0123456789abcdef"
+ADMIN_KEY = "integration-admin-key-0123456789abcdef"
 AUTH = {"X-API-Key": KEY}
 
 
@@ -35,7 +36,8 @@ AUTH = {"X-API-Key": KEY}
 def stack(broker: EmbeddedBroker, module_database: Database, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Stack]:
     upgrade_schemas(ServiceSettings(data_dir=module_database.data_dir, database_url=module_database.url))
-    env = child_env({"LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_API_KEY": KEY, **module_database.env()})
+    env = child_env({"LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_API_KEY": KEY, "LP_ADMIN_KEY": ADMIN_KEY,
+                     **module_database.env()})
     ports = {name: free_port() for name in SERVICES}
     with Stack(env=env, ports=ports, log_dir=tmp_path_factory.mktemp("logs")) as running:
         yield running
@@ -145,3 +147,34 @@ def test_services_stop_gracefully(stack: Stack) -> None:
     assert "Application shutdown complete." in journey.log_tail(5)
     journey.start()
     journey.wait_ready()
+
+
+def test_a_new_journey_map_version_retags_new_items_without_a_restart(stack: Stack) -> None:
+    journey = stack["journey"].url
+    current = httpx.get(f"{journey}/v1/journey-map", headers=AUTH, timeout=10).json()
+    new_map = {**current, "version": current["version"] + 1, "stages": [*current["stages"], {
+        "id": "security-review", "name": "Security review", "order": 99,
+        "description": "The customer's security team reviews us: SOC 2 report, pen test, DPA.",
+        "examples": ["Our security team needs your SOC 2 report"], "keywords": ["soc2", "pentest", "dpa"]}]}
+    refused = httpx.post(f"{journey}/v1/journey-map", json=new_map, headers=AUTH, timeout=10)
+    assert refused.status_code == 401  # the API key reads; only the admin key publishes
+    duplicate = {**new_map, "stages": [*new_map["stages"], new_map["stages"][0]]}
+    bad = httpx.post(f"{journey}/v1/journey-map", json=duplicate, headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+    assert bad.status_code == 422
+    assert "duplicate stage ids" in bad.json()["error"]["message"]
+    published = httpx.post(f"{journey}/v1/journey-map", json=new_map, headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+    assert published.status_code == 201, published.text
+    again = httpx.post(f"{journey}/v1/journey-map", json=new_map, headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+    assert again.status_code == 409
+    versions = httpx.get(f"{journey}/v1/journey-map/versions", headers=AUTH, timeout=10).json()
+    assert [v["version"] for v in versions][:2] == [new_map["version"], current["version"]]
+
+    def retagged() -> list[dict[str, Any]]:
+        customer = f"C-{uuid.uuid4().hex[:8]}"
+        post(stack, {"provider": "web", "external_id": customer, "customer": {"id": customer},
+                     "text": "We cannot sign until we get your SOC2 report and the DPA."})
+        items = arrive(stack, customer)
+        return items if items[0]["stage"]["id"] == "security-review" else []
+
+    [item] = wait_for(retagged, timeout_s=60, what="nlp to tag against the new map")
+    assert item["stage"]["method"] == "keyword"

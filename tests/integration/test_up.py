@@ -45,7 +45,8 @@ def test_up_runs_the_demo_and_a_new_item_shows_up_enriched(tmp_path: Path) -> No
         assert "loaded the demo company's feedback" in text
 
         def demo_visible() -> int:
-            stages = httpx.get(f"{reporting}/v1/stages", headers=headers, timeout=5).json()["stages"]
+            stages = httpx.get(f"{reporting}/v1/stages", params={"since": "2026-01-01", "until": "2026-12-31"},
+                               headers=headers, timeout=5).json()["stages"]
             return sum(s["volume"] for s in stages) >= 50 and sum(s["volume"] for s in stages)
 
         wait_for(demo_visible, timeout_s=120, what="the demo data in reporting")

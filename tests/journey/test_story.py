@@ -10,13 +10,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.cli.migrate import upgrade_schemas
+from services.journey.alerts.service import AlertPolicy
 from services.journey.models import UNSTAGED, FeedbackItem, StageDay
-from services.journey.story.service import apply_enriched
-from shared.contracts import CustomerRef, SentimentLabel
+from services.journey.settings import DEMO_JOURNEY_MAP
+from services.journey.story.service import StoryContext, apply_enriched
+from shared.contracts import CustomerRef, JourneyMap, SentimentLabel
 from shared.db import create_db_engine, make_session_factory, transaction
 from shared.settings import ServiceSettings
 from tests.conftest import Database
 from tests.factories import enriched_event
+
+CTX = StoryContext(journey_map=JourneyMap.load(DEMO_JOURNEY_MAP), email_key=b"k", alerts=AlertPolicy(),
+                   publish=False)
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def test_items_are_stored_and_rolled_up_per_day_and_stage(sessions: sessionmaker
         enriched_event(stage=None, sentiment=SentimentLabel.NEUTRAL, occurred_at=d2),
     ]
     with transaction(sessions) as s:
-        assert apply_enriched(session=s, events=events) == 4
+        assert apply_enriched(session=s, events=events, ctx=CTX).stored == 4
     assert rollup(sessions) == {
         (date(2026, 11, 2), "onboarding"): (2, 1, 0, 1),
         (date(2026, 11, 3), "onboarding"): (1, 1, 0, 0),
@@ -59,10 +64,10 @@ def test_items_are_stored_and_rolled_up_per_day_and_stage(sessions: sessionmaker
 def test_a_redelivered_event_changes_nothing(sessions: sessionmaker[Session]) -> None:
     event = enriched_event(customer=CustomerRef(id="C-9"))
     with transaction(sessions) as s:
-        assert apply_enriched(session=s, events=[event]) == 1
+        assert apply_enriched(session=s, events=[event], ctx=CTX).stored == 1
     before = rollup(sessions)
     with transaction(sessions) as s:
-        assert apply_enriched(session=s, events=[event, event]) == 0
+        assert apply_enriched(session=s, events=[event, event], ctx=CTX).stored == 0
     assert rollup(sessions) == before
     assert items(sessions) == 1
 
@@ -71,7 +76,7 @@ def test_a_second_event_for_a_stored_item_is_not_counted_twice(sessions: session
     first = enriched_event(feedback_id="fb_same")
     second = enriched_event(feedback_id="fb_same", sentiment=SentimentLabel.POSITIVE)
     with transaction(sessions) as s:
-        apply_enriched(session=s, events=[first, second])
+        apply_enriched(session=s, events=[first, second], ctx=CTX)
     assert items(sessions) == 1
     assert sum(v[0] for v in rollup(sessions).values()) == 1
 
@@ -79,7 +84,7 @@ def test_a_second_event_for_a_stored_item_is_not_counted_twice(sessions: session
 def test_a_failed_transaction_leaves_no_trace(sessions: sessionmaker[Session]) -> None:
     def crash_before_commit() -> None:
         with transaction(sessions) as s:
-            apply_enriched(session=s, events=[enriched_event()])
+            apply_enriched(session=s, events=[enriched_event()], ctx=CTX)
             raise RuntimeError("crash before commit")
 
     with pytest.raises(RuntimeError, match="crash before commit"):

@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.cli.migrate import upgrade_schemas
+from services.journey.alerts.service import AlertPolicy
 from services.journey.settings import DEMO_JOURNEY_MAP
-from services.journey.story.service import apply_enriched
+from services.journey.story.service import StoryContext, apply_enriched
 from services.reporting.app import create_app
 from services.reporting.settings import ReportingSettings
 from shared.contracts import CustomerRef, JourneyMap, SentimentLabel
@@ -25,7 +26,8 @@ START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def client(module_database: Database) -> Iterator[TestClient]:
-    settings = ReportingSettings(data_dir=module_database.data_dir, database_url=module_database.url, api_key=KEY)
+    settings = ReportingSettings(data_dir=module_database.data_dir, database_url=module_database.url, api_key=KEY,
+                                 identity_key="k")
     upgrade_schemas(settings, ["journey"])
     stages = JourneyMap.load(DEMO_JOURNEY_MAP).stage_ids()
     labels = [SentimentLabel.NEGATIVE, SentimentLabel.NEUTRAL, SentimentLabel.POSITIVE]
@@ -41,7 +43,8 @@ def client(module_database: Database) -> Iterator[TestClient]:
     ] + [enriched_event(stage=None, sentiment=SentimentLabel.NEUTRAL, occurred_at=START)]
     engine = create_db_engine(settings.database_url_for("journey"))
     with transaction(make_session_factory(engine)) as s:
-        apply_enriched(session=s, events=events)
+        ctx = StoryContext(journey_map=JourneyMap.load(DEMO_JOURNEY_MAP), email_key=b"k", alerts=AlertPolicy())
+        apply_enriched(session=s, events=events, ctx=ctx)
     engine.dispose()
     with TestClient(create_app(settings)) as c:
         yield c
@@ -78,7 +81,9 @@ def test_feedback_filters_combine(client: TestClient) -> None:
     assert {i["sentiment"]["label"] for i in body["items"]} == {"negative"}
     by_customer = client.get("/v1/feedback", params={"customer": "C-3", "limit": 100}, headers=AUTH).json()
     assert len(by_customer["items"]) == 6
-    assert {i["customer_key"] for i in by_customer["items"]} == {"id:C-3"}
+    assert len({i["customer_id"] for i in by_customer["items"]}) == 1
+    unknown = client.get("/v1/feedback", params={"customer": "nobody"}, headers=AUTH).json()
+    assert unknown["items"] == []
 
 
 def test_stages_report_volume_and_mix_in_journey_order(client: TestClient) -> None:

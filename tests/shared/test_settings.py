@@ -52,6 +52,9 @@ def test_production_refuses_missing_or_default_secrets(monkeypatch: pytest.Monke
     with pytest.raises(ValueError, match="LP_API_KEY"):
         ServiceSettings()
     monkeypatch.setenv("LP_API_KEY", "k" * 32)
+    with pytest.raises(ValueError, match="LP_IDENTITY_KEY"):
+        ServiceSettings()
+    monkeypatch.setenv("LP_IDENTITY_KEY", "i" * 32)
     assert ServiceSettings().mode is RuntimeMode.PRODUCTION
 
 

@@ -1,35 +1,49 @@
-"""The journey consumer: enriched feedback from the bus into the story store."""
+"""The journey consumers: enriched feedback and CRM customer events into the story store."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.journey.story.service import apply_enriched
+from services.journey.story.service import StoryContext, apply_customer_events, apply_enriched
 from shared.bus import BatchConsumer, ConsumedEvent, ConsumerConfig, EventProducer
-from shared.contracts import FEEDBACK_ENRICHED, FeedbackEnriched
+from shared.contracts import CUSTOMER_EVENTS, FEEDBACK_ENRICHED, CustomerEvent, FeedbackEnriched
 from shared.db import transaction
 
-GROUP_ID = "lp-journey"
+FEEDBACK_GROUP = "lp-journey"
+CUSTOMER_GROUP = "lp-journey-customers"
 
 
-def build_consumer(
-    *, bootstrap: str, sessions: sessionmaker[Session], producer: EventProducer, batch_size: int, max_wait_ms: int
-) -> BatchConsumer[FeedbackEnriched]:
-    """A consumer that applies each batch in one transaction, then commits its offsets."""
+def build_consumers(
+    *,
+    bootstrap: str,
+    sessions: sessionmaker[Session],
+    producer: EventProducer,
+    context: Callable[[Session], StoryContext],
+    after_commit: Callable[[], None],
+    batch_size: int,
+    max_wait_ms: int,
+) -> tuple[BatchConsumer[FeedbackEnriched], BatchConsumer[CustomerEvent]]:
+    """Consumers that apply each batch in one transaction, then commit offsets."""
 
-    def process(batch: Sequence[ConsumedEvent[FeedbackEnriched]]) -> None:
+    def voices(batch: Sequence[ConsumedEvent[FeedbackEnriched]]) -> None:
         with transaction(sessions) as session:
-            apply_enriched(session=session, events=[m.event for m in batch])
+            apply_enriched(session=session, events=[m.event for m in batch], ctx=context(session))
+        after_commit()
 
-    return BatchConsumer(
-        bootstrap=bootstrap,
-        config=ConsumerConfig(GROUP_ID, (FEEDBACK_ENRICHED,), batch_size=batch_size, max_wait_ms=max_wait_ms),
-        payload=FeedbackEnriched,
-        processor=process,
-        producer=producer,
-        service="journey",
-        transient=(OperationalError,),
+    def customer_events(batch: Sequence[ConsumedEvent[CustomerEvent]]) -> None:
+        with transaction(sessions) as session:
+            apply_customer_events(session=session, events=[m.event for m in batch], ctx=context(session))
+        after_commit()
+
+    common = {"bootstrap": bootstrap, "producer": producer, "service": "journey", "transient": (OperationalError,)}
+    return (
+        BatchConsumer(config=ConsumerConfig(FEEDBACK_GROUP, (FEEDBACK_ENRICHED,), batch_size=batch_size,
+                                            max_wait_ms=max_wait_ms),
+                      payload=FeedbackEnriched, processor=voices, **common),  # type: ignore[arg-type]
+        BatchConsumer(config=ConsumerConfig(CUSTOMER_GROUP, (CUSTOMER_EVENTS,), batch_size=batch_size,
+                                            max_wait_ms=max_wait_ms),
+                      payload=CustomerEvent, processor=customer_events, **common),  # type: ignore[arg-type]
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from services.journey.models import FeedbackItem
+from services.reporting.customer_lookup import customer_ids_for
 from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.feedback.repository import FeedbackFilter, FeedbackReadRepository, Position
 from services.reporting.feedback.schemas import FeedbackOut, FeedbackPage, SentimentOut, StageOut
@@ -16,38 +18,29 @@ from shared.http import ApiKeyRequired, ServiceError
 
 router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[ApiKeyRequired])
 
-KEY_PREFIXES = ("id:", "email:", "handle:")
-
-
-def customer_keys(customer: str) -> tuple[str, ...]:
-    """The stored customer keys a ``customer`` filter can mean: a full key, or a bare id, email or handle."""
-    if customer.startswith(KEY_PREFIXES):
-        return (customer,)
-    return (f"id:{customer}", f"email:{customer.lower()}", f"handle:{customer.lower()}")
-
-
 @router.get("/feedback", response_model=FeedbackPage, summary="Tagged feedback, newest first")
 def list_feedback(
     session: SessionDep,
     runtime: RuntimeDep,
     stage: Annotated[str | None, Query(description="Stage id from the journey map.")] = None,
     sentiment: Annotated[SentimentLabel | None, Query()] = None,
-    customer: Annotated[str | None, Query(description="Customer id, email, handle, or a full key "
-                                          "like `id:C-1001`.", max_length=300)] = None,
+    customer: Annotated[str | None, Query(description="Customer: our id (cu_…), the company's id for them, "
+                                          "their email or their handle.", max_length=300)] = None,
     cursor: Annotated[str | None, Query(description="From the previous page's next_cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> FeedbackPage:
     if limit > runtime.settings.page_size_max:
         raise ServiceError(f"limit may be at most {runtime.settings.page_size_max}", code="limit_too_large")
-    flt = FeedbackFilter(
-        stage=stage,
-        sentiment=sentiment.value if sentiment else None,
-        customer_keys=customer_keys(customer) if customer else (),
-    )
-    rows = FeedbackReadRepository(session).page(flt, decode_cursor(cursor) if cursor else None, limit + 1)
+    customer_ids: tuple[str, ...] = ()
+    if customer:
+        key = runtime.settings.identity_key.get_secret_value().encode()
+        customer_ids = tuple(customer_ids_for(session, customer, identity_key=key)) or ("-",)  # "-": matches none
+    flt = FeedbackFilter(stage=stage, sentiment=sentiment.value if sentiment else None, customer_ids=customer_ids)
+    after = Position(*decode_cursor(cursor, datetime, str)) if cursor else None
+    rows = FeedbackReadRepository(session).page(flt, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(Position(rows[-1].occurred_at, rows[-1].feedback_id)) if more and rows else None
+    next_cursor = encode_cursor(rows[-1].occurred_at, rows[-1].feedback_id) if more and rows else None
     return FeedbackPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -58,7 +51,8 @@ def to_out(row: FeedbackItem) -> FeedbackOut:
         kind=row.kind,
         source=row.source,
         provider=row.provider,
-        customer_key=row.customer_key,
+        customer_id=row.customer_id,
+        experiences=row.experiences,
         text=row.text,
         sentiment=SentimentOut(
             label=row.sentiment_label,

@@ -18,7 +18,7 @@ class FeedbackFilter:
 
     stage: str | None = None
     sentiment: str | None = None
-    customer_keys: tuple[str, ...] = ()
+    customer_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class FeedbackReadRepository:
             stmt = stmt.where(FeedbackItem.stage_id == flt.stage)
         if flt.sentiment is not None:
             stmt = stmt.where(FeedbackItem.sentiment_label == flt.sentiment)
-        if flt.customer_keys:
-            stmt = stmt.where(FeedbackItem.customer_key.in_(flt.customer_keys))
+        if flt.customer_ids:
+            stmt = stmt.where(FeedbackItem.customer_id.in_(flt.customer_ids))
         if after is not None:
             stmt = stmt.where(
                 or_(

@@ -32,7 +32,8 @@ class FeedbackOut(BaseModel):
     kind: FeedbackKind
     source: FeedbackSource
     provider: str
-    customer_key: str | None = Field(description="id:<id>, email:<email> or handle:<handle>.")
+    customer_id: str | None = Field(description="The customer (see /v1/customers/{id}); null when unknown.")
+    experiences: list[str] = Field(description="Priority experiences this voice counts for.")
     text: str
     sentiment: SentimentOut
     stage: StageOut

@@ -1,4 +1,4 @@
-"""``GET /v1/stages``: each journey stage's volume and sentiment mix."""
+"""``GET /v1/stages``: the health of each journey stage over a period."""
 
 from __future__ import annotations
 
@@ -7,39 +7,55 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.journey import metrics
+from services.journey.metrics import Counts
 from services.journey.models import UNSTAGED
 from services.reporting.deps import RuntimeDep, SessionDep
-from services.reporting.stages.repository import StageReadRepository
-from services.reporting.stages.schemas import SentimentMix, StagesReport, StageSummary
-from shared.http import ApiKeyRequired, ServiceError
+from services.reporting.periods import Period, resolve_period
+from services.reporting.rollup_reads import stage_totals, top_phrases, verbatims
+from services.reporting.stages.schemas import Phrase, SentimentMix, StagesReport, StageSummary
+from services.reporting.story_map import map_in_force
+from shared.http import ApiKeyRequired
 
 router = APIRouter(prefix="/v1", tags=["stages"], dependencies=[ApiKeyRequired])
 
 
-def _summary(stage_id: str | None, name: str, order: int | None, counts: tuple[int, int, int, int]) -> StageSummary:
-    volume, negative, neutral, positive = counts
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def summarise(stage_id: str | None, name: str, order: int | None, c: Counts, phrases: list[Phrase]) -> StageSummary:
+    """The API shape of a stage's counters."""
     return StageSummary(
-        id=stage_id, name=name, order=order, volume=volume,
-        sentiment=SentimentMix(negative=negative, neutral=neutral, positive=positive),
-        negative_share=round(negative / volume, 4) if volume else None,
+        id=stage_id, name=name, order=order, volume=c.volume,
+        sentiment=SentimentMix(negative=c.negative, neutral=c.neutral, positive=c.positive),
+        negative_share=_round(metrics.negative_share(c)), mean_sentiment=_round(metrics.mean_sentiment(c)),
+        nps=_round(metrics.nps(c), 1), csat=_round(metrics.csat(c), 1), ces=_round(metrics.ces(c), 2),
+        aided=c.aided, unaided=c.unaided, top_phrases=phrases,
     )
 
 
-@router.get("/stages", response_model=StagesReport, summary="Volume and sentiment mix per journey stage")
+def _phrases(session: SessionDep, stage: str, period: Period, with_examples: bool) -> list[Phrase]:
+    return [Phrase(phrase=p, count=n, negative=neg,
+                   examples=verbatims(session, stage, p, period) if with_examples else [])
+            for p, n, neg in top_phrases(session, stage, period)]
+
+
+@router.get("/stages", response_model=StagesReport, summary="Health of every journey stage over a period")
 def list_stages(
     session: SessionDep,
     runtime: RuntimeDep,
-    since: Annotated[date | None, Query(description="First day (UTC), inclusive.")] = None,
-    until: Annotated[date | None, Query(description="Last day (UTC), inclusive.")] = None,
+    since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
+    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+    examples: Annotated[bool, Query(description="Include example verbatims for each top phrase.")] = True,
 ) -> StagesReport:
-    if since and until and since > until:
-        raise ServiceError("`since` is after `until`", code="invalid_period")
-    totals = StageReadRepository(session).totals(since, until)
-    zero = (0, 0, 0, 0)
-    jm = runtime.journey_map
-    stages = [_summary(s.id, s.name, s.order, totals.pop(s.id, zero)) for s in jm.stages]
-    unstaged = totals.pop(UNSTAGED, zero)
+    period = resolve_period(session, since, until)
+    totals = stage_totals(session, period)
+    jm = map_in_force(session, runtime.journey_map)
+    stages = [summarise(s.id, s.name, s.order, totals.pop(s.id, Counts()), _phrases(session, s.id, period, examples))
+              for s in jm.stages]
+    unstaged = totals.pop(UNSTAGED, Counts())
     # Stages dropped from the map since the items were tagged still count, under their id.
-    stages += [_summary(stage_id, stage_id, None, counts) for stage_id, counts in sorted(totals.items())]
-    stages.append(_summary(None, "No stage fitted", None, unstaged))
-    return StagesReport(since=since, until=until, journey_map_version=jm.version, stages=stages)
+    stages += [summarise(sid, sid, None, c, []) for sid, c in sorted(totals.items())]
+    stages.append(summarise(None, "No stage fitted", None, unstaged, []))
+    return StagesReport(since=period.since, until=period.until, journey_map_version=jm.version, stages=stages)

@@ -15,8 +15,17 @@ class SentimentMix(BaseModel):
     positive: int = 0
 
 
+class Phrase(BaseModel):
+    """A key phrase customers used about the stage, with examples."""
+
+    phrase: str
+    count: int
+    negative: int
+    examples: list[str] = Field(description="Newest verbatims using it (PII-redacted).")
+
+
 class StageSummary(BaseModel):
-    """Volume and sentiment mix of one stage over the period."""
+    """The health of one stage over the period."""
 
     id: str | None = Field(description="Stage id; null for items no stage fitted.")
     name: str
@@ -24,12 +33,19 @@ class StageSummary(BaseModel):
     volume: int
     sentiment: SentimentMix
     negative_share: float | None = Field(description="negative / volume; null when there is no volume.")
+    mean_sentiment: float | None
+    nps: float | None = Field(description="Net Promoter Score of the NPS answers about this stage (-100..100).")
+    csat: float | None = Field(description="% of CSAT answers that are 4 or 5.")
+    ces: float | None = Field(description="Mean customer effort score (1-7, 7 = easiest).")
+    aided: int = Field(description="Voices the customer was asked for (surveys, support).")
+    unaided: int = Field(description="Voices given unprompted (social, reviews).")
+    top_phrases: list[Phrase] = Field(default_factory=list)
 
 
 class StagesReport(BaseModel):
     """Every stage of the journey map, in journey order, then the unstaged items."""
 
-    since: date | None
-    until: date | None
+    since: date
+    until: date
     journey_map_version: int
     stages: list[StageSummary]

@@ -1,0 +1,42 @@
+"""Customers as assets: the list, and each one's story."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.reporting.customers.repository import NO_VALUE, CustomerFilter, CustomerReadRepository
+from services.reporting.customers.schemas import CustomerPage, CustomerStory
+from services.reporting.customers.service import story, summary
+from services.reporting.deps import SessionDep
+from services.reporting.pagination import decode_cursor, encode_cursor
+from shared.contracts import AssetState
+from shared.http import ApiKeyRequired
+
+router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ApiKeyRequired])
+
+
+@router.get("/customers", response_model=CustomerPage, summary="Customers, most valuable first")
+def list_customers(
+    session: SessionDep,
+    state: Annotated[AssetState | None, Query(description="growing, stable, at_risk or lost")] = None,
+    segment: Annotated[str | None, Query(max_length=100)] = None,
+    min_value: Annotated[float | None, Query(ge=0)] = None,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CustomerPage:
+    flt = CustomerFilter(state=state.value if state else None, segment=segment, min_value=min_value)
+    after = decode_cursor(cursor, float, str) if cursor else None
+    rows = CustomerReadRepository(session).page(flt, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    next_cursor = encode_cursor(last.value if last.value is not None else NO_VALUE, last.id) if more and last else None
+    return CustomerPage(items=[summary(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerStory, summary="One customer's story",
+            responses={404: {"description": "No such customer"}})
+def get_customer(customer_id: str, session: SessionDep) -> CustomerStory:
+    return story(session, customer_id)

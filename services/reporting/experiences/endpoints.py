@@ -1,0 +1,77 @@
+"""``GET /v1/experiences``: each priority experience against its reliability target."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from services.journey import metrics
+from services.journey.metrics import Counts
+from services.reporting.deps import RuntimeDep, SessionDep
+from services.reporting.periods import resolve_period
+from services.reporting.rollup_reads import experience_totals, weekly
+from services.reporting.story_map import map_in_force
+from shared.http import ApiKeyRequired
+
+router = APIRouter(prefix="/v1", tags=["priority experiences"], dependencies=[ApiKeyRequired])
+
+
+class TrendPoint(BaseModel):
+    """The metric over one 7-day window."""
+
+    week_start: date
+    value: float | None
+    volume: int
+
+
+class ExperienceReport(BaseModel):
+    """One priority experience over the period."""
+
+    id: str
+    name: str
+    stage: str
+    owner: str | None
+    metric: str
+    lower_is_better: bool
+    target: float
+    value: float | None
+    volume: int
+    status: metrics.Status = Field(description="met, missed, or insufficient_data (fewer than "
+                                   f"{metrics.RELIABILITY_MIN_VOLUME} voices)")
+    trend: list[TrendPoint] = Field(description="Last 8 weeks, oldest first.")
+
+
+class ExperiencesReport(BaseModel):
+    """Every priority experience of the journey map."""
+
+    since: date
+    until: date
+    experiences: list[ExperienceReport]
+
+
+@router.get("/experiences", response_model=ExperiencesReport, summary="Priority experiences against their targets")
+def list_experiences(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
+    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+) -> ExperiencesReport:
+    period = resolve_period(session, since, until)
+    totals = experience_totals(session, period)
+    out = []
+    for pe in map_in_force(session, runtime.journey_map).priority_experiences:
+        definition = metrics.METRICS.get(pe.metric)
+        if definition is None:
+            continue
+        result = metrics.reliability(pe.metric, totals.get(pe.id, Counts()), pe.target)
+        trend = [TrendPoint(week_start=start, value=definition.compute(c), volume=c.volume)
+                 for start, c in weekly(session, experience=pe.id, until=period.until)]
+        out.append(ExperienceReport(
+            id=pe.id, name=pe.name, stage=pe.stage, owner=pe.owner, metric=pe.metric,
+            lower_is_better=definition.lower_is_better, target=pe.target, value=result.value, volume=result.volume,
+            status=result.status, trend=trend,
+        ))
+    return ExperiencesReport(since=period.since, until=period.until, experiences=out)

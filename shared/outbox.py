@@ -1,0 +1,130 @@
+"""The transactional outbox: publish after commit, never before.
+
+A service stages messages in its own outbox table in the same transaction as
+the data they announce; ``OutboxRelay`` publishes committed rows to Kafka
+(``acks=all``) and marks them published. If the broker or database is down it
+backs off and tries again. A row marked published after its publish failed
+is impossible; a row published twice (the mark failed) carries the same event
+id, which consumers drop.
+
+Each service declares its table with ``OutboxColumns`` on its own declarative
+base (a distinct table name, so that services can share one database).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, func, select, update
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
+
+from shared.bus.producer import EventProducer, OutgoingMessage
+from shared.contracts.envelope import utcnow
+from shared.db import UTCDateTime, transaction
+from shared.observability.metrics import OUTBOX_BACKLOG, PIPELINE_ITEMS
+
+log = logging.getLogger(__name__)
+
+
+class OutboxColumns:
+    """Columns of an outbox table; mix into a mapped class that sets ``__tablename__``."""
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str | None] = mapped_column(String(300))
+    event_id: Mapped[str] = mapped_column(String(40))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (Index(f"ix_{cls.__tablename__}_unpublished", "published_at", "id"),)  # type: ignore[attr-defined]
+
+
+def stage_messages(session: Session, model: type[OutboxColumns], messages: Sequence[OutgoingMessage],
+                   event_ids: Sequence[str]) -> None:
+    """Add messages to the outbox inside the caller's transaction."""
+    now = utcnow()
+    session.add_all(
+        model(topic=m.topic, key=m.key, event_id=eid, value=m.value, created_at=now, attempts=0)  # type: ignore[call-arg]
+        for m, eid in zip(messages, event_ids, strict=True)
+    )
+
+
+class OutboxRelay:
+    """Moves outbox rows onto the bus, oldest first, in batches."""
+
+    def __init__(
+        self,
+        *,
+        model: type[OutboxColumns],
+        sessions: sessionmaker[Session],
+        producer: EventProducer,
+        service: str,
+        batch_size: int = 500,
+        idle_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self._model = model
+        self._sessions = sessions
+        self._producer = producer
+        self._service = service
+        self._batch_size = batch_size
+        self._idle_s = idle_s
+        self._max_backoff_s = max_backoff_s
+        self._wake = threading.Event()
+
+    def notify(self) -> None:
+        """Say that new rows were committed, so the relay does not wait for its idle tick."""
+        self._wake.set()
+
+    def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        model = self._model
+        with transaction(self._sessions) as session:
+            stmt = select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self._batch_size)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = session.scalars(stmt).all()
+            if not rows:
+                return 0
+            self._producer.publish(
+                [OutgoingMessage(r.topic, r.key, r.value, headers=(("ce_id", r.event_id.encode()),)) for r in rows]
+            )
+            session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(published_at=utcnow()))
+        PIPELINE_ITEMS.labels(self._service, "published").inc(len(rows))
+        return len(rows)
+
+    def backlog(self) -> int:
+        """How many messages wait to be published."""
+        model = self._model
+        with self._sessions() as session:
+            stmt = select(func.count()).select_from(model).where(model.published_at.is_(None))
+            return int(session.scalar(stmt) or 0)
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay until ``stop`` is set, backing off while the broker or database is unavailable."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                published = self.publish_pending()
+                failures = 0
+            except Exception as exc:  # database or broker unavailable: both only delay publishing
+                failures += 1
+                delay = min(self._max_backoff_s, 0.25 * 2 ** min(failures, 8))
+                log.warning("outbox publish failed; will retry", extra={"error": repr(exc), "retry_in_s": delay})
+                stop.wait(delay)
+                continue
+            if published < self._batch_size:
+                try:
+                    OUTBOX_BACKLOG.set(self.backlog())  # one per process: scraped per service
+                except Exception:
+                    log.warning("cannot read the outbox backlog")
+                self._wake.wait(self._idle_s)
+                self._wake.clear()
