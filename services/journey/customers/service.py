@@ -11,7 +11,7 @@ outbox for ``lp.customer.story.v1``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from services.journey import metrics
 from services.journey.customers.repository import CustomerRepository
-from services.journey.identity.repository import IdentityRepository
-from services.journey.models import Customer, JourneyOutbox, StateChange
+from services.journey.models import Customer, CustomerEventRecord, FeedbackItem, JourneyOutbox, StateChange
 from shared.bus import OutgoingMessage
 from shared.contracts import (
     CONTRACT_BY_TOPIC,
@@ -42,20 +41,20 @@ class _Point:
     value_after: float | None
 
 
-def history(repo: CustomerRepository, members: list[str]) -> list[_Point]:
-    """The customer's touchpoints in time order, with their value after each one."""
-    points: list[tuple[datetime, int, metrics.Touchpoint, float | None]] = []
-    for item in repo.feedback_of(members):
-        points.append((item.occurred_at, 1, metrics.Touchpoint(
+def history(voices: Sequence[FeedbackItem], events: Sequence[CustomerEventRecord]) -> list[_Point]:
+    """A customer's touchpoints in time order, with their value after each one."""
+    points: list[tuple[datetime, int, str, metrics.Touchpoint, float | None]] = []
+    for item in voices:
+        points.append((item.occurred_at, 1, item.feedback_id, metrics.Touchpoint(
             at=item.occurred_at, kind="feedback", sentiment_score=item.sentiment_score,
             sentiment_label=item.sentiment_label, nps=item.nps, stage=item.stage_id), None))
-    for ev in repo.events_of(members):
-        points.append((ev.occurred_at, 0, metrics.Touchpoint(at=ev.occurred_at, kind=ev.kind,
-                                                           value_delta=ev.value_delta), ev.value))
-    points.sort(key=lambda p: (p[0], p[1]))
+    for ev in events:
+        points.append((ev.occurred_at, 0, ev.event_id, metrics.Touchpoint(at=ev.occurred_at, kind=ev.kind,
+                                                                        value_delta=ev.value_delta), ev.value))
+    points.sort(key=lambda p: (p[0], p[1], p[2]))
     out: list[_Point] = []
     value: float | None = None
-    for _, _, touch, explicit in points:
+    for _, _, _, touch, explicit in points:
         if touch.kind != "feedback":
             value = explicit if explicit is not None else (value or 0.0) + touch.value_delta
             if touch.kind == "cancellation":
@@ -67,26 +66,37 @@ def history(repo: CustomerRepository, members: list[str]) -> list[_Point]:
 def refresh_customers(
     *, session: Session, since: Mapping[str, datetime | None], publish: bool
 ) -> list[CustomerStoryChanged]:
-    """Re-assess each customer id in ``since`` from that time on (None: from the start); returns changes."""
-    identities = IdentityRepository(session)
+    """Re-assess each customer id in ``since`` from that time on (None: from the start); returns changes.
+
+    Loads every touched customer's history with a handful of queries, whatever the batch size.
+    """
+    if not since:
+        return []
+    session.flush()
     repo = CustomerRepository(session)
     changed: list[CustomerStoryChanged] = []
-    for customer_id, start in sorted(since.items(), key=lambda kv: kv[0]):
-        customer = identities.customer(customer_id)
-        if customer is None or customer.merged_into is not None:
-            continue
-        change = _refresh(repo, customer, identities.members(customer_id), start)
-        if change is not None:
-            changed.append(change)
+    with session.no_autoflush:
+        customers = {c.id: c for c in repo.customers(list(since)) if c.merged_into is None}
+        members = repo.members_of(list(customers))
+        all_members = [m for ms in members.values() for m in ms]
+        voices = repo.feedback_by_customer(all_members)
+        events = repo.events_by_customer(all_members)
+        transitions = repo.transitions_of(list(customers))
+        for customer_id in sorted(customers):
+            customer = customers[customer_id]
+            ids = members[customer_id]
+            points = history([v for m in ids for v in voices.get(m, [])], [e for m in ids for e in events.get(m, [])])
+            change = _refresh(repo, customer, points, transitions[customer_id], since[customer_id])
+            if change is not None:
+                changed.append(change)
     if publish and changed:
         _stage_story_events(session, changed)
     return changed
 
 
-def _refresh(repo: CustomerRepository, customer: Customer, members: list[str], start: datetime | None
-             ) -> CustomerStoryChanged | None:
-    points = history(repo, members)
-    kept = [] if start is None else list(repo.transitions_before(customer.id, start))
+def _refresh(repo: CustomerRepository, customer: Customer, points: list[_Point], recorded: list[StateChange],
+             start: datetime | None) -> CustomerStoryChanged | None:
+    kept = [] if start is None else [t for t in recorded if t.at < start]
     state: str | None = kept[-1].to_state if kept else None
     seq = kept[-1].seq + 1 if kept else 0
     first_seq = seq
@@ -110,7 +120,9 @@ def _refresh(repo: CustomerRepository, customer: Customer, members: list[str], s
                 seq += 1
                 state = assessment.state.value
         value_before = point.value_after if point.value_after is not None else value_before
-    repo.replace_transitions_from(customer.id, first_seq, new_changes)
+    if any(t.seq >= first_seq for t in recorded):
+        repo.delete_transitions_from(customer.id, first_seq)
+    repo.add_transitions(new_changes)
     if not points:
         return None
     final = metrics.assess(touches, touches[-1].at) if assessment is None else assessment

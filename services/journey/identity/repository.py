@@ -36,6 +36,10 @@ class IdentityRepository:
             found.update({(kind, v): c for v, c in rows})
         return found
 
+    def customers(self, ids: Iterable[str]) -> Sequence[Customer]:
+        """These customer rows."""
+        return self.session.scalars(select(Customer).where(Customer.id.in_(list(ids)))).all()
+
     def customer(self, customer_id: str) -> Customer | None:
         """One customer row."""
         return self.session.get(Customer, customer_id)

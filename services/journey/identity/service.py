@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from services.journey.identity.repository import Identity, IdentityRepository
@@ -54,14 +55,41 @@ class IdentityResolver:
         self.repo = repo
         self.email_key = email_key
         self._cache: dict[Identity, str] = {}
+        self._customers: dict[str, Customer] = {}
+        self._absent: set[Identity] = set()
         self.merged: list[tuple[str, str]] = []
         """(survivor, merged) pairs this resolver made, so callers can refresh the survivors."""
+
+    def prefetch(self, refs: Iterable[CustomerRef]) -> None:
+        """Look up every identity of a batch at once (and their customers), so ``resolve`` rarely queries."""
+        identities = {i for ref in refs for i in identities_of(ref, email_key=self.email_key)} - set(self._cache)
+        if not identities:
+            return
+        with self.repo.session.no_autoflush:
+            found = self.repo.owners(identities)
+            self._cache.update(found)
+            self._absent.update(identities - set(found))
+            wanted = set(found.values()) - set(self._customers)
+            while wanted:
+                rows = self.repo.customers(wanted)
+                self._customers.update({c.id: c for c in rows})
+                wanted = {c.merged_into for c in rows if c.merged_into} - set(self._customers)
+
+    def customer(self, customer_id: str) -> Customer | None:
+        """A customer row, from this batch's cache or the store."""
+        found = self._customers.get(customer_id)
+        if found is None:
+            with self.repo.session.no_autoflush:
+                found = self.repo.customer(customer_id)
+            if found is not None:
+                self._customers[customer_id] = found
+        return found
 
     def root(self, customer_id: str) -> str:
         """The customer a (possibly merged) customer now belongs to."""
         current = customer_id
         for _ in range(MAX_CHAIN):
-            customer = self.repo.customer(current)
+            customer = self.customer(current)
             if customer is None or customer.merged_into is None:
                 return current
             current = customer.merged_into
@@ -73,15 +101,17 @@ class IdentityResolver:
         if not identities:
             return None
         known = {i: self._cache[i] for i in identities if i in self._cache}
-        unknown = [i for i in identities if i not in known]
-        known.update(self.repo.owners(unknown))
+        unknown = [i for i in identities if i not in known and i not in self._absent]
+        if unknown:
+            with self.repo.session.no_autoflush:  # identities added in this batch are in the cache
+                known.update(self.repo.owners(unknown))
         roots = sorted({self.root(c) for c in known.values()})
         if not roots:
             customer_id = customer_id_for(identities[0])
-            self.repo.add_customer(Customer(
-                id=customer_id, display_name=ref.id or ref.handle, first_seen_at=at, state="stable", health=60,
-                reasons=[], touchpoints=0,
-            ))
+            created = Customer(id=customer_id, display_name=ref.id or ref.handle, first_seen_at=at, state="stable",
+                               health=60, reasons=[], touchpoints=0)
+            self.repo.add_customer(created)
+            self._customers[customer_id] = created
             survivor = customer_id
         else:
             survivor = self._survivor(roots)
@@ -91,9 +121,10 @@ class IdentityResolver:
         new = [i for i in identities if i not in known]
         if new:
             self.repo.add_identities(survivor, new)
+            self._absent.difference_update(new)
         for identity in identities:
             self._cache[identity] = survivor
-        customer = self.repo.customer(survivor)
+        customer = self.customer(survivor)
         if customer is not None and at < customer.first_seen_at:
             customer.first_seen_at = at
         if customer is not None and customer.display_name is None and (ref.id or ref.handle):
@@ -101,13 +132,14 @@ class IdentityResolver:
         return survivor
 
     def _survivor(self, roots: list[str]) -> str:
-        customers = [c for c in (self.repo.customer(r) for r in roots) if c is not None]
+        customers = [c for c in (self.customer(r) for r in roots) if c is not None]
         return min(customers, key=lambda c: (c.first_seen_at, c.id)).id
 
     def _merge(self, survivor: str, merged: str, *, reason: str) -> None:
+        self.repo.session.flush()  # identities staged in this batch must be moved too
         moved = self.repo.identities_of(merged)
         self.repo.repoint(moved, survivor)
-        customer = self.repo.customer(merged)
+        customer = self.customer(merged)
         if customer is not None:
             customer.merged_into = survivor
         self.repo.add_merge(CustomerMerge(

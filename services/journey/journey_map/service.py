@@ -40,7 +40,7 @@ def current(session: Session) -> JourneyMap | None:
     return JourneyMap.model_validate(row.document) if row else None
 
 
-def publish(session: Session, journey_map: JourneyMap, *, by: str | None) -> JourneyMap:
+def publish(session: Session, journey_map: JourneyMap, *, by: str | None, announce: bool = True) -> JourneyMap:
     """Store ``journey_map`` as the new version and stage its announcement; raises ``VersionConflict``."""
     repo = JourneyMapRepository(session)
     latest = repo.latest()
@@ -51,12 +51,13 @@ def publish(session: Session, journey_map: JourneyMap, *, by: str | None) -> Jou
         )
     repo.add(JourneyMapVersion(version=journey_map.version, company=journey_map.company,
                                document=journey_map.model_dump(mode="json"), published_at=utcnow(), published_by=by))
-    announce(session, journey_map)
+    if announce:
+        announce_map(session, journey_map)
     log.info("journey map published", extra={"version": journey_map.version, "by": by})
     return journey_map
 
 
-def announce(session: Session, journey_map: JourneyMap) -> None:
+def announce_map(session: Session, journey_map: JourneyMap) -> None:
     """Stage the map's announcement on ``lp.journey.map.v1`` (its id is stable per version)."""
     event_id = str(uuid.uuid5(_NS, f"{journey_map.company}/{journey_map.version}"))
     event = CloudEvent[JourneyMap](id=event_id, source=SOURCE, type=CONTRACT_BY_TOPIC[JOURNEY_MAP].event_type,
@@ -70,5 +71,5 @@ def adopt_configured(session: Session, configured: JourneyMap) -> JourneyMap:
     in_force = current(session)
     if in_force is None or configured.version > in_force.version:
         return publish(session, configured, by="configuration")
-    announce(session, in_force)  # the bundled broker forgets; say it again so consumers starting now hear it
+    announce_map(session, in_force)  # the bundled broker forgets; say it again so consumers starting now hear it
     return in_force

@@ -24,14 +24,17 @@ class RollupRepository:
 
     def _bump(self, model: Any, keys: Sequence[str], deltas: Mapping[tuple[Any, ...], dict[str, Any]],
               columns: Sequence[str]) -> None:
-        for key, values in sorted(deltas.items()):
-            row = dict(zip(keys, key, strict=True)) | {c: values.get(c, 0) for c in columns}
-            stmt = self._insert(model).values(**row)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[getattr(model, k) for k in keys],
-                set_={c: getattr(model, c) + getattr(stmt.excluded, c) for c in columns},
-            )
-            self.session.execute(stmt)
+        if not deltas:
+            return
+        stmt = self._insert(model)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[getattr(model, k) for k in keys],
+            set_={c: getattr(model, c) + getattr(stmt.excluded, c) for c in columns},
+        )
+        # One statement, many parameter sets; sorted keys keep the lock order stable across replicas.
+        rows = [dict(zip(keys, key, strict=True)) | {c: values.get(c, 0) for c in columns}
+                for key, values in sorted(deltas.items())]
+        self.session.execute(stmt, rows)
 
     def bump_stage_days(self, deltas: Mapping[tuple[date, str], Counts]) -> None:
         """Add counters per (day, stage)."""

@@ -108,6 +108,7 @@ def apply_enriched(*, session: Session, events: Sequence[CloudEvent[FeedbackEnri
     resolver = IdentityResolver(IdentityRepository(session), email_key=ctx.email_key)
     seen = story.seen_event_ids(e.id for e in events)
     stored = story.stored_feedback_ids(e.data.feedback.feedback_id for e in events)
+    resolver.prefetch(e.data.feedback.customer for e in events)
     now = utcnow()
     batch = _Batch()
     items: list[FeedbackItem] = []
@@ -156,39 +157,43 @@ def apply_customer_events(*, session: Session, events: Sequence[CloudEvent[Custo
                           ) -> ApplyResult:
     """Store CRM events, update the customers' value and segment, re-assess them; only flushes."""
     story = StoryRepository(session)
-    customers = CustomerRepository(session)
-    identities = IdentityRepository(session)
-    resolver = IdentityResolver(identities, email_key=ctx.email_key)
+    resolver = IdentityResolver(IdentityRepository(session), email_key=ctx.email_key)
     seen = story.seen_event_ids(e.id for e in events)
+    known = CustomerRepository(session).existing_events((e.data.provider, e.data.external_id) for e in events)
+    resolver.prefetch(e.data.customer for e in events)
     batch = _Batch()
     applied: list[str] = []
-    stored = 0
+    records: list[CustomerEventRecord] = []
     for event in sorted(events, key=lambda e: e.data.occurred_at):
         if event.id in seen:
             continue
         seen.add(event.id)
         applied.append(event.id)
         data = event.data
-        if customers.event_exists(data.provider, data.external_id):
+        if (data.provider, data.external_id) in known:
             continue
+        known.add((data.provider, data.external_id))
         customer_id = resolver.resolve(data.customer, at=data.occurred_at)
         if customer_id is None:
             continue  # CustomerEvent requires an identity; a reference with none cannot be placed
-        customer = identities.customer(customer_id)
+        customer = resolver.customer(customer_id)
         assert customer is not None
         previous = customer.value
         delta = _effective_delta(data, previous)
-        session.add(CustomerEventRecord(
+        records.append(CustomerEventRecord(
             event_id=event.id, customer_id=customer_id, kind=data.event_kind.value, provider=data.provider,
             external_id=data.external_id, value=data.value, value_delta=delta, segment=data.segment,
             occurred_at=data.occurred_at,
         ))
-        session.flush()
-        stored += 1
+        # Keep the running value for later events of this batch; the refresh sets the final one.
+        customer.value = 0.0 if data.event_kind is CustomerEventKind.CANCELLATION else (
+            data.value if data.value is not None else (previous or 0.0) + delta)
         customer.segment = data.segment or customer.segment
         customer.owner = data.owner or customer.owner
         customer.currency = data.currency or customer.currency
         batch.touch_customer(customer_id, data.occurred_at)
+    session.add_all(records)
+    stored = len(records)
     story.mark_processed(applied, utcnow())
     return _finish(session, batch, resolver, ctx, ApplyResult(stored=stored))
 
@@ -214,10 +219,9 @@ def _finish(session: Session, batch: _Batch, resolver: IdentityResolver, ctx: St
     session.flush()
     refresh_customers(session=session, since=batch.refresh_from, publish=ctx.publish)
     result.customers_refreshed = len(batch.refresh_from)
-    identities = IdentityRepository(session)
     voices = []
     for v in batch.voices:
-        customer = identities.customer(resolver.root(v.customer_id))
+        customer = resolver.customer(resolver.root(v.customer_id))
         value = customer.value if customer is not None else None
         voices.append(VoiceCandidate(v.feedback_id, v.customer_id, value, v.nps, v.sentiment_score, v.stage,
                                      v.occurred_at))
