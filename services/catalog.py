@@ -25,7 +25,11 @@ class ServiceSpec:
     startup_timeout_s: float = 60.0
 
 
-MIGRATIONS = {"ingest": HERE / "ingest" / "migrations", "journey": HERE / "journey" / "migrations"}
+MIGRATIONS = {
+    "ingest": HERE / "ingest" / "migrations",
+    "journey": HERE / "journey" / "migrations",
+    "reporting": HERE / "reporting" / "migrations",
+}
 """Schema owner → its Alembic history."""
 
 SERVICES: dict[str, ServiceSpec] = {
@@ -34,6 +38,6 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec("ingest", IngestSettings, "services.ingest.app:create_app", ("ingest",)),
         ServiceSpec("nlp", NlpSettings, "services.nlp.app:create_app", (), startup_timeout_s=300.0),
         ServiceSpec("journey", JourneySettings, "services.journey.app:create_app", ("journey",)),
-        ServiceSpec("reporting", ReportingSettings, "services.reporting.app:create_app", ("journey",)),
+        ServiceSpec("reporting", ReportingSettings, "services.reporting.app:create_app", ("journey", "reporting")),
     )
 }

@@ -115,6 +115,17 @@ def _install_stop_handlers() -> dict[str, bool]:
     return state
 
 
+def _register_operations() -> None:
+    from services.cli.keys import keys
+    from services.cli.rebuild import journey
+
+    cli.add_command(journey)
+    cli.add_command(keys)
+
+
+_register_operations()
+
+
 def main() -> None:
     """Entry point for ``python -m services.cli.main``."""
     cli()

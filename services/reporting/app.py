@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.reporting.accountability.endpoints import router as accountability_router
 from services.reporting.alerts.endpoints import router as alerts_router
 from services.reporting.customers.endpoints import router as customers_router
 from services.reporting.experiences.endpoints import router as experiences_router
 from services.reporting.feedback.endpoints import router as feedback_router
 from services.reporting.ledger.endpoints import router as ledger_router
+from services.reporting.overview.endpoints import router as overview_router
 from services.reporting.runtime import ReportingRuntime
 from services.reporting.settings import ReportingSettings
 from services.reporting.stages.endpoints import router as stages_router
 from shared.http import create_service_app
+from shared.http.etag import ETagMiddleware
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -26,9 +29,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         "customers as assets, the asset ledger and alerts. "
         "Authenticate with `X-API-Key` or `Authorization: Bearer`.",
         start=lambda: ReportingRuntime.start(settings),
-        api_key=settings.api_key,
     )
-    for router in (feedback_router, stages_router, experiences_router, customers_router, ledger_router,
-                   alerts_router):
+    app.add_middleware(ETagMiddleware)
+    for router in (overview_router, feedback_router, stages_router, experiences_router, customers_router,
+                   ledger_router, alerts_router, accountability_router):
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.reporting.access.guard import Guard, db_lookup
 from services.reporting.settings import ReportingSettings
 from shared.contracts import JourneyMap
 from shared.db import create_db_engine, make_session_factory, ping
@@ -22,19 +23,28 @@ class ReportingRuntime:
     journey_map: JourneyMap
     engine: Engine
     sessions: sessionmaker[Session]
+    own_engine: Engine
+    guard: Guard
 
     @classmethod
     def start(cls, settings: ReportingSettings) -> ReportingRuntime:
-        """Open the story store (owned and migrated by journey) for reading."""
+        """Open the story store (owned and migrated by journey) for reading, and the key store."""
         engine = create_db_engine(settings.database_url_for("journey"))
-        return cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine))
+        own_engine = create_db_engine(settings.database_url_for("reporting"))
+        bootstrap = settings.api_key.get_secret_value() if settings.api_key else None
+        guard = Guard(bootstrap_key=bootstrap or None, lookup=db_lookup(make_session_factory(own_engine)),
+                      rate_limit=settings.rate_limit, storage_url=settings.rate_limit_storage)
+        return cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine), own_engine,
+                   guard)
 
     def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
         """Dependencies ``/readyz`` checks."""
         return {
             "database": lambda: ping(self.engine),
+            "key_store": lambda: ping(self.own_engine),
         }
 
     def stop(self) -> None:
         """Close connections."""
         self.engine.dispose()
+        self.own_engine.dispose()

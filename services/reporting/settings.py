@@ -19,3 +19,6 @@ class ReportingSettings(ServiceSettings):
     port: int = 8084
     journey_map: Path = Field(DEMO_JOURNEY_MAP, description="The journey map, for stage names and order.")
     page_size_max: int = Field(200, ge=1, le=1000)
+    rate_limit: str = Field("600/minute", description="Requests per key, e.g. 600/minute or 20/second.")
+    rate_limit_storage: str = Field("memory://", description="Where limits are counted: memory:// per process, "
+                                    "or redis://host:6379 shared by replicas.")

@@ -28,7 +28,7 @@ START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 def client(module_database: Database) -> Iterator[TestClient]:
     settings = ReportingSettings(data_dir=module_database.data_dir, database_url=module_database.url, api_key=KEY,
                                  identity_key="k")
-    upgrade_schemas(settings, ["journey"])
+    upgrade_schemas(settings, ["journey", "reporting"])
     stages = JourneyMap.load(DEMO_JOURNEY_MAP).stage_ids()
     labels = [SentimentLabel.NEGATIVE, SentimentLabel.NEUTRAL, SentimentLabel.POSITIVE]
     events = [

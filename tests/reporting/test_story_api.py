@@ -23,7 +23,7 @@ AUTH = {"X-API-Key": KEY}
 def client(module_database: Database) -> Iterator[TestClient]:
     settings = ReportingSettings(data_dir=module_database.data_dir, database_url=module_database.url, api_key=KEY,
                                  identity_key=EMAIL_KEY.decode())
-    upgrade_schemas(settings, ["journey"])
+    upgrade_schemas(settings, ["journey", "reporting"])
     engine = create_db_engine(settings.database_url_for("journey"))
     apply_all(make_session_factory(engine), in_time_order(dataset.build()))
     engine.dispose()

@@ -10,12 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from services.journey.models import AlertRecord
+from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import SessionDep
 from services.reporting.periods import Period
 from shared.contracts import AlertKind, JourneyAlert
-from shared.http import ApiKeyRequired
 
-router = APIRouter(prefix="/v1", tags=["alerts"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["alerts"], dependencies=[ReportsRead])
 
 
 class AlertList(BaseModel):

@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.reporting.access.guard import ReportsRead
 from services.reporting.customers.repository import NO_VALUE, CustomerFilter, CustomerReadRepository
 from services.reporting.customers.schemas import CustomerPage, CustomerStory
 from services.reporting.customers.service import story, summary
 from services.reporting.deps import SessionDep
 from services.reporting.pagination import decode_cursor, encode_cursor
 from shared.contracts import AssetState
-from shared.http import ApiKeyRequired
 
-router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ReportsRead])
 
 
 @router.get("/customers", response_model=CustomerPage, summary="Customers, most valuable first")

@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field
 
 from services.journey import metrics
 from services.journey.metrics import Counts
+from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.periods import resolve_period
 from services.reporting.rollup_reads import experience_totals, weekly
 from services.reporting.story_map import map_in_force
-from shared.http import ApiKeyRequired
 
-router = APIRouter(prefix="/v1", tags=["priority experiences"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["priority experiences"], dependencies=[ReportsRead])
 
 
 class TrendPoint(BaseModel):

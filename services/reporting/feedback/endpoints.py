@@ -2,46 +2,76 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from services.journey.models import FeedbackItem
+from services.reporting.access.guard import ReportsRead
 from services.reporting.customer_lookup import customer_ids_for
 from services.reporting.deps import RuntimeDep, SessionDep
+from services.reporting.export import csv_response, flatten
 from services.reporting.feedback.repository import FeedbackFilter, FeedbackReadRepository, Position
 from services.reporting.feedback.schemas import FeedbackOut, FeedbackPage, SentimentOut, StageOut
 from services.reporting.pagination import decode_cursor, encode_cursor
-from shared.contracts import Scores, SentimentLabel
-from shared.http import ApiKeyRequired, ServiceError
+from services.reporting.periods import Period
+from shared.contracts import FeedbackSource, Scores, SentimentLabel
+from shared.http import ServiceError
 
-router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[ReportsRead])
 
-@router.get("/feedback", response_model=FeedbackPage, summary="Tagged feedback, newest first")
+@router.get("/feedback", response_model=FeedbackPage, summary="Search tagged feedback, newest first",
+            description="Filters combine. `q` finds verbatims containing the words (case-insensitive). Periods are "
+            "UTC days, both ends included. `format=csv` streams every match as CSV instead of one page.")
 def list_feedback(
     session: SessionDep,
     runtime: RuntimeDep,
+    q: Annotated[str | None, Query(min_length=2, max_length=200, description="Text to find in verbatims.")] = None,
     stage: Annotated[str | None, Query(description="Stage id from the journey map.")] = None,
     sentiment: Annotated[SentimentLabel | None, Query()] = None,
+    source: Annotated[FeedbackSource | None, Query()] = None,
+    provider: Annotated[str | None, Query(max_length=64)] = None,
     customer: Annotated[str | None, Query(description="Customer: our id (cu_…), the company's id for them, "
                                           "their email or their handle.", max_length=300)] = None,
+    since: Annotated[date | None, Query(description="First UTC day.")] = None,
+    until: Annotated[date | None, Query(description="Last UTC day.")] = None,
     cursor: Annotated[str | None, Query(description="From the previous page's next_cursor.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> FeedbackPage:
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> FeedbackPage | StreamingResponse:
     if limit > runtime.settings.page_size_max:
         raise ServiceError(f"limit may be at most {runtime.settings.page_size_max}", code="limit_too_large")
+    if since and until and since > until:
+        raise ServiceError("`since` is after `until`", code="invalid_period")
     customer_ids: tuple[str, ...] = ()
     if customer:
         key = runtime.settings.identity_key.get_secret_value().encode()
         customer_ids = tuple(customer_ids_for(session, customer, identity_key=key)) or ("-",)  # "-": matches none
-    flt = FeedbackFilter(stage=stage, sentiment=sentiment.value if sentiment else None, customer_ids=customer_ids)
+    flt = FeedbackFilter(
+        stage=stage, sentiment=sentiment.value if sentiment else None, customer_ids=customer_ids, text=q,
+        source=source.value if source else None, provider=provider,
+        start=Period(since, since).start() if since else None, end=Period(until, until).end() if until else None,
+    )
+    if format == "csv":
+        def rows() -> Iterator[dict[str, object]]:
+            with runtime.sessions() as own:
+                for item in FeedbackReadRepository(own).all(flt):
+                    yield flatten(to_out(item).model_dump(mode="json"))
+        return csv_response(rows(), CSV_COLUMNS, "feedback.csv")
     after = Position(*decode_cursor(cursor, datetime, str)) if cursor else None
-    rows = FeedbackReadRepository(session).page(flt, after, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].occurred_at, rows[-1].feedback_id) if more and rows else None
-    return FeedbackPage(items=[to_out(r) for r in rows], next_cursor=next_cursor)
+    items = FeedbackReadRepository(session).page(flt, after, limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(items[-1].occurred_at, items[-1].feedback_id) if more and items else None
+    return FeedbackPage(items=[to_out(r) for r in items], next_cursor=next_cursor)
+
+
+CSV_COLUMNS = ["id", "occurred_at", "kind", "source", "provider", "customer_id", "stage.id", "stage.confidence",
+               "stage.method", "sentiment.label", "sentiment.score", "sentiment.confidence", "scores.nps",
+               "scores.csat", "scores.ces", "scores.rating", "language", "key_phrases", "experiences", "text"]
 
 
 def to_out(row: FeedbackItem) -> FeedbackOut:

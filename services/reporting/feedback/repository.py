@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,11 @@ class FeedbackFilter:
     stage: str | None = None
     sentiment: str | None = None
     customer_ids: tuple[str, ...] = ()
+    text: str | None = None
+    source: str | None = None
+    provider: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,17 @@ class FeedbackReadRepository:
             stmt = stmt.where(FeedbackItem.sentiment_label == flt.sentiment)
         if flt.customer_ids:
             stmt = stmt.where(FeedbackItem.customer_id.in_(flt.customer_ids))
+        if flt.text:
+            escaped = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(FeedbackItem.text.ilike(f"%{escaped}%", escape="\\"))
+        if flt.source:
+            stmt = stmt.where(FeedbackItem.source == flt.source)
+        if flt.provider:
+            stmt = stmt.where(FeedbackItem.provider == flt.provider)
+        if flt.start is not None:
+            stmt = stmt.where(FeedbackItem.occurred_at >= flt.start)
+        if flt.end is not None:
+            stmt = stmt.where(FeedbackItem.occurred_at < flt.end)
         if after is not None:
             stmt = stmt.where(
                 or_(
@@ -53,3 +69,13 @@ class FeedbackReadRepository:
             )
         stmt = stmt.order_by(FeedbackItem.occurred_at.desc(), FeedbackItem.feedback_id.desc()).limit(limit)
         return self.session.scalars(stmt).all()
+
+    def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:
+        """Every matching item, newest first, read a chunk at a time."""
+        after: Position | None = None
+        while True:
+            rows = self.page(flt, after, chunk)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            after = Position(rows[-1].occurred_at, rows[-1].feedback_id)

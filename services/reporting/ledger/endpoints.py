@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import SessionDep
 from services.reporting.ledger.service import Ledger, ledger
 from services.reporting.periods import resolve_period
-from shared.http import ApiKeyRequired
 
-router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ReportsRead])
 
 
 class LedgerReport(BaseModel):

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Query
 from services.journey import metrics
 from services.journey.metrics import Counts
 from services.journey.models import UNSTAGED
+from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.periods import Period, resolve_period
 from services.reporting.rollup_reads import stage_totals, top_phrases, verbatims
 from services.reporting.stages.schemas import Phrase, SentimentMix, StagesReport, StageSummary
 from services.reporting.story_map import map_in_force
-from shared.http import ApiKeyRequired
 
-router = APIRouter(prefix="/v1", tags=["stages"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["stages"], dependencies=[ReportsRead])
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

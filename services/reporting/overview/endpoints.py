@@ -1,0 +1,25 @@
+"""``GET /v1/overview``: the headline numbers of a period and their change."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.reporting.access.guard import ReportsRead
+from services.reporting.deps import SessionDep
+from services.reporting.overview.service import Overview, overview
+from services.reporting.periods import resolve_period
+
+router = APIRouter(prefix="/v1", tags=["overview"], dependencies=[ReportsRead])
+
+
+@router.get("/overview", response_model=Overview,
+            summary="Voices, scores and customers as assets, against the period before")
+def get_overview(
+    session: SessionDep,
+    since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
+    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+) -> Overview:
+    return overview(session, resolve_period(session, since, until))
