@@ -69,6 +69,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 500,
         idle_s: float = 0.5,
+        linger_s: float = 0.05,
         max_backoff_s: float = 10.0,
     ) -> None:
         self._model = model
@@ -77,6 +78,7 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._idle_s = idle_s
+        self._linger_s = linger_s
         self._max_backoff_s = max_backoff_s
         self._wake = threading.Event()
 
@@ -88,10 +90,12 @@ class OutboxRelay:
         """Publish one batch of pending rows; returns how many were published."""
         model = self._model
         with transaction(self._sessions) as session:
-            stmt = select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self._batch_size)
+            # Plain rows, not ORM objects: the relay only reads them.
+            stmt = (select(model.id, model.topic, model.key, model.event_id, model.value)
+                    .where(model.published_at.is_(None)).order_by(model.id).limit(self._batch_size))
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.scalars(stmt).all()
+            rows = session.execute(stmt).all()
             if not rows:
                 return 0
             self._producer.publish(
@@ -107,6 +111,10 @@ class OutboxRelay:
         with self._sessions() as session:
             stmt = select(func.count()).select_from(model).where(model.published_at.is_(None))
             return int(session.scalar(stmt) or 0)
+
+    def close(self) -> None:
+        """Flush and close the producer (after the relay stopped)."""
+        self._producer.close()
 
     def run(self, stop: threading.Event) -> None:
         """Relay until ``stop`` is set, backing off while the broker or database is unavailable."""
@@ -126,5 +134,7 @@ class OutboxRelay:
                     OUTBOX_BACKLOG.set(self.backlog())  # one per process: scraped per service
                 except Exception:
                     log.warning("cannot read the outbox backlog")
-                self._wake.wait(self._idle_s)
+                if self._wake.wait(self._idle_s):
+                    # Woken by a commit: linger a little so that one round publishes many commits' rows.
+                    stop.wait(self._linger_s)
                 self._wake.clear()

@@ -118,9 +118,11 @@ def _install_stop_handlers() -> dict[str, bool]:
 def _register_operations() -> None:
     from services.cli.keys import keys
     from services.cli.rebuild import journey
+    from services.ingest.imports.cli import import_command
+    from services.ingest.pollers.cli import poll_command
 
-    cli.add_command(journey)
-    cli.add_command(keys)
+    for command in (import_command, poll_command, journey, keys):
+        cli.add_command(command)
 
 
 _register_operations()

@@ -23,7 +23,12 @@ class OutgoingMessage:
 
 
 class EventProducer:
-    """A thin, typed wrapper over ``KafkaProducer`` that waits for every acknowledgement it asks for."""
+    """A thin, typed wrapper over ``KafkaProducer`` that waits for every acknowledgement it asks for.
+
+    The Kafka client is created on first use and dropped after any failed publish: a broker that went
+    away can leave a client in a state it never leaves (its producer id unknown to the broker that came
+    back), and only a new client recovers. The caller retries; the next publish connects afresh.
+    """
 
     def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 5, **overrides: Any) -> None:
         config: dict[str, Any] = {
@@ -37,12 +42,22 @@ class EventProducer:
             "max_block_ms": 15000,
         }
         config.update(overrides)
-        self._producer = KafkaProducer(**config)
+        self._config = config
+        self._producer: KafkaProducer | None = None
 
     def publish(self, messages: Sequence[OutgoingMessage], *, timeout_s: float = 30.0) -> None:
         """Send all messages and return once the broker acknowledged every one; raise on any failure."""
+        if self._producer is None:
+            self._producer = KafkaProducer(**self._config)
+        try:
+            self._send_all(self._producer, messages, timeout_s)
+        except Exception:
+            self._drop()
+            raise
+
+    def _send_all(self, producer: KafkaProducer, messages: Sequence[OutgoingMessage], timeout_s: float) -> None:
         futures = [
-            self._producer.send(
+            producer.send(
                 m.topic,
                 key=m.key.encode("utf-8") if m.key is not None else None,
                 value=m.value,
@@ -50,10 +65,20 @@ class EventProducer:
             )
             for m in messages
         ]
-        self._producer.flush(timeout=timeout_s)
+        producer.flush(timeout=timeout_s)
         for future in futures:
             future.get(timeout=timeout_s)
 
+    def _drop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=1.0)
+            except Exception:
+                log.warning("closing a failed Kafka producer raised; dropped it anyway")
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what is pending and close the connection."""
-        self._producer.close(timeout=timeout_s)
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=timeout_s)

@@ -1,23 +1,24 @@
-"""``POST /v1/feedback``: the generic way in, one item or a batch."""
+"""``POST /v1/feedback``: the generic way in, one item or a batch, with optional ``Idempotency-Key``."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import Discriminator, Tag
-from sqlalchemy.exc import IntegrityError
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
-from services.ingest.deps import RuntimeDep
+from services.ingest.deps import IngestKeyRequired, RuntimeDep
 from services.ingest.feedback.schemas import BatchOutcome, FeedbackBatchCreate, FeedbackCreate, ItemOutcome
-from services.ingest.feedback.service import accept_feedback
-from shared.db import transaction
-from shared.http import ApiKeyRequired, PayloadTooLarge
+from services.ingest.intake.schemas import IdempotencyRequest, Intake, IntakeResult
+from services.ingest.metrics import record_rejection
+from shared.http import PayloadInvalid, PayloadTooLarge
+from shared.http.errors import validation_details
 from shared.observability.metrics import PIPELINE_ITEMS
 from shared.observability.tracing import child_traceparent
 
-router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[ApiKeyRequired])
+router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[IngestKeyRequired])
 
 
 def _shape(value: Any) -> str:
@@ -28,8 +29,20 @@ FeedbackBody = Annotated[
     Annotated[FeedbackCreate, Tag("single")] | Annotated[FeedbackBatchCreate, Tag("batch")],
     Discriminator(_shape),
 ]
+FEEDBACK_BODY: TypeAdapter[FeedbackCreate | FeedbackBatchCreate] = TypeAdapter(FeedbackBody)
+MAX_KEY_LENGTH = 200
 
-COMMIT_ATTEMPTS = 3
+
+def _render(batch: bool) -> Any:
+    def render(result: IntakeResult) -> tuple[int, dict[str, Any]]:
+        outcomes = result.feedback
+        if batch:
+            accepted = sum(o.status == "accepted" for o in outcomes)
+            body = BatchOutcome(items=outcomes, accepted=accepted, duplicates=len(outcomes) - accepted)
+            return 202, body.model_dump()
+        return 202, outcomes[0].model_dump()
+
+    return render
 
 
 @router.post(
@@ -40,37 +53,58 @@ COMMIT_ATTEMPTS = 3
     description=(
         "One item, or `{\"items\": [...]}`. Answers 202 only once every item is durably stored; each item is "
         "`accepted` or a `duplicate` of one stored before (same provider and external_id, or same content "
-        "when there is no external_id). Invalid input gets 422 with one reason per field, and nothing is stored."
+        "when there is no external_id). Invalid input gets 422 with one reason per field, and nothing is stored. "
+        "A request with an `Idempotency-Key` header that was answered before gets that answer again "
+        "(`Idempotent-Replayed: true`); the same key with a different body gets 422 `idempotency_key_reused`."
     ),
-    responses={401: {"description": "Missing or wrong API key"}, 413: {"description": "Body or batch too large"}},
+    responses={401: {"description": "Missing or wrong API key"}, 413: {"description": "Body or batch too large"},
+               422: {"description": "Invalid items (one reason per field), or an Idempotency-Key reused"},
+               503: {"description": "The raw store is unavailable; nothing was stored"}},
+    openapi_extra={"requestBody": {"required": True,
+                                   "content": {"application/json": {"schema": FEEDBACK_BODY.json_schema()}}}},
 )
-def post_feedback(
-    payload: Annotated[FeedbackBody, Body()],
+async def post_feedback(
+    request: Request,
     runtime: RuntimeDep,
     traceparent: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
+    body = await request.body()
+    try:
+        payload = FEEDBACK_BODY.validate_json(body)
+    except ValidationError as exc:
+        details = validation_details(exc.errors())
+        record_rejection("api", "generic", "validation_failed", f"{len(details)} invalid field(s)",
+                         fields=[d["field"] for d in details[:10]])
+        raise PayloadInvalid("the request is not valid", details=details) from None
+    batch = isinstance(payload, FeedbackBatchCreate)
     items = payload.items if isinstance(payload, FeedbackBatchCreate) else [payload]
     if len(items) > runtime.settings.max_batch_items:
+        record_rejection("api", "generic", "batch_too_large", f"{len(items)} items")
         raise PayloadTooLarge(
             f"a batch may hold at most {runtime.settings.max_batch_items} items, this one has {len(items)}",
             code="batch_too_large",
         )
+    idempotency: IdempotencyRequest | None = None
+    if idempotency_key is not None:
+        key = idempotency_key.strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            record_rejection("api", "generic", "invalid_idempotency_key", "empty or too long")
+            raise PayloadInvalid(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters",
+                                 code="invalid_idempotency_key")
+        idempotency = IdempotencyRequest(key, hashlib.sha256(body).hexdigest(), _render(batch))
     trace = child_traceparent(traceparent)
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            with transaction(runtime.sessions) as session:
-                outcomes = accept_feedback(session=session, items=items, traceparent=trace)
-            break
-        except IntegrityError:
-            # Another request stored one of these keys between our check and our insert: look again.
-            if attempt == COMMIT_ATTEMPTS - 1:
-                raise
-    runtime.relay.notify()
-    accepted = sum(o.status == "accepted" for o in outcomes)
-    PIPELINE_ITEMS.labels("ingest", "accepted").inc(accepted)
-    PIPELINE_ITEMS.labels("ingest", "duplicate").inc(len(outcomes) - accepted)
+    result = await runtime.writer.accept(Intake(traceparent=trace, feedback=items, idempotency=idempotency))
     headers = {"traceparent": trace}
-    if isinstance(payload, FeedbackBatchCreate):
-        body = BatchOutcome(items=outcomes, accepted=accepted, duplicates=len(outcomes) - accepted)
-        return JSONResponse(body.model_dump(), status_code=202, headers=headers)
-    return JSONResponse(outcomes[0].model_dump(), status_code=202, headers=headers)
+    if result.replayed is not None:
+        if result.key_conflict:
+            record_rejection("api", "generic", "idempotency_key_reused", "same key, different body")
+            raise PayloadInvalid("this Idempotency-Key was used for a different request body",
+                                 code="idempotency_key_reused")
+        return JSONResponse(result.replayed.body, status_code=result.replayed.status_code,
+                            headers={**headers, "Idempotent-Replayed": "true"})
+    accepted = sum(o.status == "accepted" for o in result.feedback)
+    PIPELINE_ITEMS.labels("ingest", "accepted").inc(accepted)
+    PIPELINE_ITEMS.labels("ingest", "duplicate").inc(len(result.feedback) - accepted)
+    status, doc = _render(batch)(result)
+    return JSONResponse(doc, status_code=status, headers=headers)

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic.networks import validate_email
 
 from shared.contracts import CustomerRef, FeedbackKind, FeedbackSource, Scores
+
+
+@lru_cache(maxsize=65536)
+def normalised_email(value: str) -> str:
+    """An address checked and normalised exactly as the contract's ``EmailStr`` does; raises ``ValueError``."""
+    # The same check (and normal form) as the contract's EmailStr, remembered: customers write again and again,
+    # and a full address validation costs more than the rest of accepting an item.
+    return validate_email(value)[1]
+
+
+Email = Annotated[str, AfterValidator(normalised_email), WithJsonSchema({"type": "string", "format": "email"})]
+
+
+class CustomerIn(BaseModel):
+    """Whatever identifies the customer behind an item (the ``CustomerRef`` contract, as input)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = Field(None, max_length=200, description="The company's own customer id.", examples=["C-1042"])
+    email: Email | None = Field(None, description="Customer email address.", examples=["ana@example.com"])
+    handle: str | None = Field(None, max_length=200, description="Social handle or reviewer name.",
+                               examples=["@ana"])
+
+    def ref(self) -> CustomerRef:
+        """The contract value (already validated to the same rules)."""
+        return CustomerRef.model_construct(id=self.id, email=self.email, handle=self.handle)
+
+    def key(self) -> str | None:
+        """The partition key: id, else email, else handle."""
+        return self.ref().key()
 
 ASKED_SOURCES = frozenset({FeedbackSource.SURVEY, FeedbackSource.SUPPORT, FeedbackSource.CRM})
 
@@ -44,7 +76,7 @@ class FeedbackCreate(BaseModel):
         description="The provider's id; with provider, the dedupe key. Without it, a hash of the content is used.",
     )
     text: str = Field("", max_length=20_000, description="The customer's words.")
-    customer: CustomerRef = Field(default_factory=CustomerRef)
+    customer: CustomerIn = Field(default_factory=CustomerIn)
     scores: Scores = Field(default_factory=Scores)
     occurred_at: datetime | None = Field(None, description="When it was said (ISO 8601); default: now. "
                                          "A time without a zone is taken as UTC.")

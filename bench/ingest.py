@@ -1,0 +1,246 @@
+"""Ingest benchmark: sustained webhooks/s and p99 response time of ``POST /v1/feedback``, next to a bare
+FastAPI endpoint that only parses the same JSON, measured in the same run on the same machine.
+
+Starts its own bundled broker, the ingest service (``listening-path serve ingest``: SQLite in a temp dir, or
+the database in DATABASE_URL) and the bare app, each in its own process with one uvicorn worker, then drives
+each with the same asyncio HTTP/1.1 keep-alive client for a fixed time:
+
+* single items (every request a new item, as webhooks arrive) and batches of 100 items;
+* a streamed CSV import of ``--import-rows`` rows (``listening-path import``'s code path), with peak memory.
+
+Every item ingest answers 202 for is committed to the raw store and outbox before the answer; the relay
+publishes concurrently. Usage::
+
+    python bench/ingest.py                      # 10 s per measurement, 64 connections
+    python bench/ingest.py --seconds 20 --concurrency 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from typing import Annotated  # noqa: E402
+
+import httpx  # noqa: E402
+from fastapi import Body, FastAPI  # noqa: E402
+
+from services.ingest.feedback.endpoints import FeedbackBody  # noqa: E402
+from shared.bus import EmbeddedBroker, free_port  # noqa: E402
+from shared.process import stop_process  # noqa: E402
+
+KEY = "bench-key-0123456789abcdef0123456789"
+TEXTS = [
+    "The onboarding checklist was clear and I was live in an hour.",
+    "Support took three days to answer a simple billing question, really frustrating.",
+    "Invoice shows the wrong VAT number again, please fix it.",
+    "Setup of the SSO integration failed twice before it worked.",
+]
+
+
+def bare_app() -> FastAPI:
+    """A FastAPI app whose one endpoint parses the same JSON body as ``POST /v1/feedback`` and does nothing else."""
+    app = FastAPI()
+
+    @app.post("/v1/feedback", status_code=202)
+    def parse_only(payload: Annotated[FeedbackBody, Body()]) -> dict[str, str]:
+        return {"status": "parsed"}
+
+    return app
+
+
+def _item(run: str, n: int) -> dict[str, object]:
+    return {"provider": "bench", "source": "survey", "external_id": f"{run}-{n}", "text": TEXTS[n % len(TEXTS)],
+            "customer": {"id": f"B-{n % 500}", "email": f"user{n % 500}@example.com"}, "scores": {"nps": n % 11},
+            "occurred_at": "2026-11-02T14:05:00Z", "metadata": {"form_id": "onboarding-csat"}}
+
+
+@dataclass
+class Result:
+    """One measurement."""
+
+    label: str
+    seconds: float
+    requests: int = 0
+    items: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] * 1000 if ordered else 0.0
+
+
+async def _drive(port: int, *, batch: int, seconds: float, concurrency: int, label: str) -> Result:
+    """Keep ``concurrency`` connections busy for ``seconds``; every request carries new items."""
+    run = uuid.uuid4().hex[:10]
+    counter = iter(range(10**12))
+    result = Result(label, seconds)
+    deadline = time.perf_counter() + seconds
+
+    def request() -> bytes:
+        start = next(counter) * batch
+        doc: object = _item(run, start) if batch == 1 else {"items": [_item(run, start + i) for i in range(batch)]}
+        body = json.dumps(doc).encode()
+        return (f"POST /v1/feedback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {KEY}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline:
+                payload = request()
+                t0 = time.perf_counter()
+                writer.write(payload)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                elapsed = time.perf_counter() - t0
+                status = int(head[9:12])
+                result.requests += 1
+                result.latencies.append(elapsed)
+                if 200 <= status < 300:
+                    result.items += batch
+                else:
+                    result.errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return result
+
+
+def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def _outbox_backlog(ingest_url: str) -> float:
+    for line in httpx.get(f"{ingest_url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("lp_outbox_backlog "):
+            return float(line.split()[1])
+    return -1.0
+
+
+def _bench_import(rows: int, tmp: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """(rows/s, seconds, peak RSS in MiB of the importing process) for a streamed CSV import."""
+    path = tmp / "export.csv"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("id,comment,nps,email,submitted\n")
+        for n in range(rows):
+            f.write(f"imp-{n},\"{TEXTS[n % len(TEXTS)]}\",{n % 11},user{n % 500}@example.com,2026-11-02T14:05:00Z\n")
+    code = (
+        "import resource, sys, time\n"
+        "from pathlib import Path\n"
+        "from services.ingest.database import ingest_sessions\n"
+        "from services.ingest.imports.mapping import load_mapping\n"
+        "from services.ingest.imports.service import run_import\n"
+        "from services.ingest.settings import IngestSettings\n"
+        "mapping = load_mapping(flags=['external_id=id', 'text=comment', 'scores.nps=nps', 'customer.email=email',"
+        " 'occurred_at=submitted'], defaults={'provider': 'bench-import', 'source': 'survey'})\n"
+        "with ingest_sessions(IngestSettings()) as sessions:\n"
+        "    t0 = time.perf_counter()\n"
+        "    s = run_import(Path(sys.argv[1]), sessions=sessions, mapping=mapping, batch_size=2000)\n"
+        "    elapsed = time.perf_counter() - t0\n"
+        "print(s.accepted, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    accepted, elapsed, rss = out.stdout.split()[-3:]
+    return int(accepted) / float(elapsed), float(elapsed), int(rss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
+    parser.add_argument("--concurrency", type=int, default=64, help="open connections")
+    parser.add_argument("--import-rows", type=int, default=200_000)
+    parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        import uvicorn
+
+        uvicorn.run(bare_app(), host="127.0.0.1", port=args.serve_bare, log_level="warning", access_log=False)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        ingest_port, bare_port = free_port(), free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_API_KEY": KEY,
+               "LP_DATA_DIR": tmp, "LP_LOG_LEVEL": "WARNING", "LP_PORT": str(ingest_port),
+               "LP_MAX_BATCH_ITEMS": "1000", "LP_KAFKA_PARTITIONS": "3"}
+        log = open(Path(tmp) / "ingest.log", "wb")
+        ingest = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "ingest"], env=env, cwd=ROOT,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(f"http://127.0.0.1:{ingest_port}/readyz")
+            _wait_ready(f"http://127.0.0.1:{bare_port}/docs")
+            database = (os.environ.get("DATABASE_URL") or "sqlite").split(":")[0]
+            print(f"ingest on :{ingest_port} ({database}), bare FastAPI on :{bare_port}, broker {broker.bootstrap}; "
+                  f"{args.concurrency} connections, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores")
+            for port in (bare_port, ingest_port):  # warm up both
+                asyncio.run(_drive(port, batch=1, seconds=2, concurrency=8, label="warm-up"))
+            results = []
+            for batch in (1, 100):
+                for label, port in (("bare FastAPI (parse only)", bare_port),
+                                    ("ingest POST /v1/feedback", ingest_port)):
+                    results.append(asyncio.run(_drive(port, batch=batch, seconds=args.seconds,
+                                                      concurrency=args.concurrency, label=f"{label}, batch {batch}")))
+            drain_start = time.perf_counter()
+            backlog = _outbox_backlog(f"http://127.0.0.1:{ingest_port}")
+            while backlog > 0 and time.perf_counter() - drain_start < 600:
+                time.sleep(0.5)
+                backlog = _outbox_backlog(f"http://127.0.0.1:{ingest_port}")
+            drained = time.perf_counter() - drain_start
+            import_rate, import_s, import_rss = _bench_import(args.import_rows, Path(tmp),
+                                                              {k: v for k, v in env.items() if k != "LP_PORT"})
+        finally:
+            stop_process(ingest, timeout_s=20)
+            stop_process(bare, timeout_s=10)
+            log.close()
+
+    print()
+    print(f"{'measurement':<42} {'req/s':>9} {'items/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for r in results:
+        print(f"{r.label:<42} {r.requests / r.seconds:9.0f} {r.items / r.seconds:10.0f} {r.pct(50):8.1f} "
+              f"{r.pct(99):8.1f} {r.errors:8d}")
+    single_bare, single_ingest, batch_bare, batch_ingest = results
+    print()
+    print(f"single items: ingest {single_ingest.items / single_ingest.seconds:.0f} webhooks/s = "
+          f"{single_ingest.requests / max(single_bare.requests, 1):.0%} of the bare endpoint "
+          f"({single_bare.requests / single_bare.seconds:.0f}/s); p99 {single_ingest.pct(99):.1f} ms")
+    print(f"batches of 100: ingest {batch_ingest.items / batch_ingest.seconds:.0f} items/s "
+          f"(bare: {batch_bare.items / batch_bare.seconds:.0f} items/s); p99 {batch_ingest.pct(99):.1f} ms")
+    print(f"outbox drained {drained:.1f} s after the last request (backlog now {backlog:.0f})")
+    print(f"CSV import of {args.import_rows} rows: {import_s:.1f} s ({import_rate:.0f} rows/s), "
+          f"peak RSS {import_rss} MiB")
+    _ = resource  # the importer measures its own peak memory
+
+
+if __name__ == "__main__":
+    main()
