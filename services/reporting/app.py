@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from services.reporting.accountability.endpoints import router as accountability_router
 from services.reporting.alerts.endpoints import router as alerts_router
@@ -11,6 +12,8 @@ from services.reporting.experiences.endpoints import router as experiences_route
 from services.reporting.feedback.endpoints import router as feedback_router
 from services.reporting.ledger.endpoints import router as ledger_router
 from services.reporting.overview.endpoints import router as overview_router
+from services.reporting.room.endpoints import STATIC
+from services.reporting.room.endpoints import router as room_router
 from services.reporting.runtime import ReportingRuntime
 from services.reporting.settings import ReportingSettings
 from services.reporting.stages.endpoints import router as stages_router
@@ -31,6 +34,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         start=lambda: ReportingRuntime.start(settings),
     )
     app.add_middleware(ETagMiddleware)
+    app.mount("/room/static", StaticFiles(directory=STATIC), name="room-static")
+    app.include_router(room_router)
     for router in (overview_router, feedback_router, stages_router, experiences_router, customers_router,
                    ledger_router, alerts_router, accountability_router):
         app.include_router(router)

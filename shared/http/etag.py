@@ -23,6 +23,9 @@ class ETagMiddleware:
 
         async def capture(message: Message) -> None:
             nonlocal start, passthrough
+            if message["type"] not in ("http.response.start", "http.response.body"):
+                await send(message)  # e.g. Starlette's http.response.debug for templates
+                return
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers") or [])
                 json_ok = message["status"] == 200 and headers.get(b"content-type", b"").startswith(b"application/json")

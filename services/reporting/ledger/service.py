@@ -102,7 +102,7 @@ def ledger(session: Session, period: Period) -> Ledger:
         since=period.since.isoformat(),
         until=period.until.isoformat(),
         gained=LedgerLine(customers=int(created), value=float(gained_value)),
-        lost=LedgerLine(customers=len({c for c, _ in losses}), value=float(-lost_value)),
+        lost=LedgerLine(customers=len({c for c, _ in losses}), value=float(-lost_value) or 0.0),  # no -0
         at_risk=LedgerLine(customers=len(at_risk), value=sum(values.get(c, 0.0) for c in at_risk)),
         growing=LedgerLine(customers=len(growing), value=sum(values.get(c, 0.0) for c in growing)),
         loss_stages=dict(Counter(stage or "unknown" for _, stage in losses)),
