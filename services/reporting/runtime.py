@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.reporting.access.guard import Guard, db_lookup
+from services.reporting.cache import ReportCache
 from services.reporting.settings import ReportingSettings
 from shared.contracts import JourneyMap
 from shared.db import create_db_engine, make_session_factory, ping
@@ -25,6 +26,7 @@ class ReportingRuntime:
     sessions: sessionmaker[Session]
     own_engine: Engine
     guard: Guard
+    cache: ReportCache
 
     @classmethod
     def start(cls, settings: ReportingSettings) -> ReportingRuntime:
@@ -35,7 +37,7 @@ class ReportingRuntime:
         guard = Guard(bootstrap_key=bootstrap or None, lookup=db_lookup(make_session_factory(own_engine)),
                       rate_limit=settings.rate_limit, storage_url=settings.rate_limit_storage)
         return cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine), own_engine,
-                   guard)
+                   guard, ReportCache(settings.report_cache_s))
 
     def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
         """Dependencies ``/readyz`` checks."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from services.reporting.access.guard import ReportsRead
-from services.reporting.deps import SessionDep
+from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.overview.service import Overview, overview
 from services.reporting.periods import resolve_period
 
@@ -19,7 +19,9 @@ router = APIRouter(prefix="/v1", tags=["overview"], dependencies=[ReportsRead])
             summary="Voices, scores and customers as assets, against the period before")
 def get_overview(
     session: SessionDep,
+    runtime: RuntimeDep,
     since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
     until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
 ) -> Overview:
-    return overview(session, resolve_period(session, since, until))
+    period = resolve_period(session, since, until)
+    return runtime.cache.get(("overview", period), lambda: overview(session, period))

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from services.journey import metrics
 from services.journey.metrics import Counts
@@ -16,6 +17,7 @@ from services.reporting.periods import Period, resolve_period
 from services.reporting.rollup_reads import stage_totals, top_phrases, verbatims
 from services.reporting.stages.schemas import Phrase, SentimentMix, StagesReport, StageSummary
 from services.reporting.story_map import map_in_force
+from shared.contracts import JourneyMap
 
 router = APIRouter(prefix="/v1", tags=["stages"], dependencies=[ReportsRead])
 
@@ -35,7 +37,7 @@ def summarise(stage_id: str | None, name: str, order: int | None, c: Counts, phr
     )
 
 
-def _phrases(session: SessionDep, stage: str, period: Period, with_examples: bool) -> list[Phrase]:
+def _phrases(session: Session, stage: str, period: Period, with_examples: bool) -> list[Phrase]:
     return [Phrase(phrase=p, count=n, negative=neg,
                    examples=verbatims(session, stage, p, period) if with_examples else [])
             for p, n, neg in top_phrases(session, stage, period)]
@@ -50,8 +52,14 @@ def list_stages(
     examples: Annotated[bool, Query(description="Include example verbatims for each top phrase.")] = True,
 ) -> StagesReport:
     period = resolve_period(session, since, until)
-    totals = stage_totals(session, period)
     jm = map_in_force(session, runtime.journey_map)
+    return runtime.cache.get(("stages", period, examples, jm.version),
+                             lambda: stages_report(session, period, jm, examples))
+
+
+def stages_report(session: Session, period: Period, jm: JourneyMap, examples: bool) -> StagesReport:
+    """Every stage's summary over the period."""
+    totals = stage_totals(session, period)
     stages = [summarise(s.id, s.name, s.order, totals.pop(s.id, Counts()), _phrases(session, s.id, period, examples))
               for s in jm.stages]
     unstaged = totals.pop(UNSTAGED, Counts())
