@@ -157,3 +157,23 @@ def test_accountability_report_as_json_and_markdown(client: TestClient) -> None:
     assert "| Support tickets answered the same business day |" in md.text
     missing = client.get("/v1/accountability", headers=auth)
     assert missing.status_code == 422
+
+
+@pytest.mark.parametrize(("path", "column"), [("/v1/customers", "state"), ("/v1/alerts", "kind"),
+                                              ("/v1/stages", "negative_share"), ("/v1/experiences", "status")])
+def test_every_list_exports_csv(client: TestClient, path: str, column: str) -> None:
+    response = client.get(path, params={"format": "csv", "since": "2026-07-01", "until": "2026-10-31"},
+                          headers={"X-API-Key": BOOTSTRAP})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows
+    assert column in rows[0]
+
+
+def test_stages_carry_a_weekly_trend(client: TestClient) -> None:
+    stages = client.get("/v1/stages", params={"since": "2026-09-01", "until": "2026-10-31"},
+                        headers={"X-API-Key": BOOTSTRAP}).json()["stages"]
+    support = next(s for s in stages if s["id"] == "support")
+    assert len(support["trend"]) == 8
+    assert sum(w["volume"] for w in support["trend"]) > 0

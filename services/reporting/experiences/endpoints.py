@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.journey import metrics
 from services.journey.metrics import Counts
 from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import RuntimeDep, SessionDep
+from services.reporting.export import csv_response
 from services.reporting.periods import resolve_period
 from services.reporting.rollup_reads import experience_totals, weekly
 from services.reporting.story_map import map_in_force
@@ -58,7 +60,8 @@ def list_experiences(
     runtime: RuntimeDep,
     since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
     until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
-) -> ExperiencesReport:
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> ExperiencesReport | StreamingResponse:
     period = resolve_period(session, since, until)
     totals = experience_totals(session, period)
     out = []
@@ -74,4 +77,11 @@ def list_experiences(
             lower_is_better=definition.lower_is_better, target=pe.target, value=result.value, volume=result.volume,
             status=result.status, trend=trend,
         ))
+    if format == "csv":
+        rows = [e.model_dump(mode="json", exclude={"trend"}) for e in out]
+        return csv_response(rows, EXPERIENCE_COLUMNS, "experiences.csv")
     return ExperiencesReport(since=period.since, until=period.until, experiences=out)
+
+
+EXPERIENCE_COLUMNS = ["id", "name", "stage", "owner", "metric", "lower_is_better", "target", "value", "volume",
+                      "status"]

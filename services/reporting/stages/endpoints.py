@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from services.journey import metrics
@@ -13,9 +14,10 @@ from services.journey.metrics import Counts
 from services.journey.models import UNSTAGED
 from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import RuntimeDep, SessionDep
+from services.reporting.export import csv_response, flatten
 from services.reporting.periods import Period, resolve_period
-from services.reporting.rollup_reads import stage_totals, top_phrases, verbatims
-from services.reporting.stages.schemas import Phrase, SentimentMix, StagesReport, StageSummary
+from services.reporting.rollup_reads import stage_totals, top_phrases, verbatims, weekly
+from services.reporting.stages.schemas import Phrase, SentimentMix, StagesReport, StageSummary, StageWeek
 from services.reporting.story_map import map_in_force
 from shared.contracts import JourneyMap
 
@@ -26,15 +28,22 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def summarise(stage_id: str | None, name: str, order: int | None, c: Counts, phrases: list[Phrase]) -> StageSummary:
+def summarise(stage_id: str | None, name: str, order: int | None, c: Counts, phrases: list[Phrase],
+              trend: list[StageWeek] | None = None) -> StageSummary:
     """The API shape of a stage's counters."""
     return StageSummary(
+        trend=trend or [],
         id=stage_id, name=name, order=order, volume=c.volume,
         sentiment=SentimentMix(negative=c.negative, neutral=c.neutral, positive=c.positive),
         negative_share=_round(metrics.negative_share(c)), mean_sentiment=_round(metrics.mean_sentiment(c)),
         nps=_round(metrics.nps(c), 1), csat=_round(metrics.csat(c), 1), ces=_round(metrics.ces(c), 2),
         aided=c.aided, unaided=c.unaided, top_phrases=phrases,
     )
+
+
+def _trend(session: Session, stage: str, period: Period) -> list[StageWeek]:
+    return [StageWeek(week_start=start, volume=c.volume, negative_share=_round(metrics.negative_share(c)),
+                      nps=_round(metrics.nps(c), 1)) for start, c in weekly(session, stage=stage, until=period.until)]
 
 
 def _phrases(session: Session, stage: str, period: Period, with_examples: bool) -> list[Phrase]:
@@ -50,17 +59,27 @@ def list_stages(
     since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
     until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
     examples: Annotated[bool, Query(description="Include example verbatims for each top phrase.")] = True,
-) -> StagesReport:
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> StagesReport | StreamingResponse:
     period = resolve_period(session, since, until)
     jm = map_in_force(session, runtime.journey_map)
-    return runtime.cache.get(("stages", period, examples, jm.version),
-                             lambda: stages_report(session, period, jm, examples))
+    result = runtime.cache.get(("stages", period, examples, jm.version),
+                               lambda: stages_report(session, period, jm, examples))
+    if format == "csv":
+        rows = [flatten(st.model_dump(mode="json", exclude={"top_phrases", "trend"})) for st in result.stages]
+        return csv_response(rows, STAGE_COLUMNS, "stages.csv")
+    return result
+
+
+STAGE_COLUMNS = ["id", "name", "order", "volume", "sentiment.negative", "sentiment.neutral", "sentiment.positive",
+                 "negative_share", "mean_sentiment", "nps", "csat", "ces", "aided", "unaided"]
 
 
 def stages_report(session: Session, period: Period, jm: JourneyMap, examples: bool) -> StagesReport:
     """Every stage's summary over the period."""
     totals = stage_totals(session, period)
-    stages = [summarise(s.id, s.name, s.order, totals.pop(s.id, Counts()), _phrases(session, s.id, period, examples))
+    stages = [summarise(s.id, s.name, s.order, totals.pop(s.id, Counts()), _phrases(session, s.id, period, examples),
+                        _trend(session, s.id, period))
               for s in jm.stages]
     unstaged = totals.pop(UNSTAGED, Counts())
     # Stages dropped from the map since the items were tagged still count, under their id.

@@ -24,6 +24,15 @@ class Phrase(BaseModel):
     examples: list[str] = Field(description="Newest verbatims using it (PII-redacted).")
 
 
+class StageWeek(BaseModel):
+    """One 7-day window of a stage."""
+
+    week_start: date
+    volume: int
+    negative_share: float | None
+    nps: float | None
+
+
 class StageSummary(BaseModel):
     """The health of one stage over the period."""
 
@@ -40,6 +49,7 @@ class StageSummary(BaseModel):
     aided: int = Field(description="Voices the customer was asked for (surveys, support).")
     unaided: int = Field(description="Voices given unprompted (social, reviews).")
     top_phrases: list[Phrase] = Field(default_factory=list)
+    trend: list[StageWeek] = Field(default_factory=list, description="The 8 weeks (7-day windows) ending on `until`.")
 
 
 class StagesReport(BaseModel):
