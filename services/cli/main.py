@@ -78,10 +78,10 @@ def contracts() -> None:
 @contracts.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/contracts"))
 def contracts_export(directory: Path) -> None:
-    """Write the JSON Schema of every topic's events to DIRECTORY."""
-    from shared.contracts.schema_export import write_schemas
+    """Write the JSON Schema of every topic's events and the AsyncAPI document to DIRECTORY."""
+    from shared.contracts.schema_export import write_asyncapi, write_schemas
 
-    for path in write_schemas(directory):
+    for path in [*write_schemas(directory), write_asyncapi(directory)]:
         click.echo(str(path))
 
 

@@ -32,3 +32,15 @@ def write_schemas(directory: Path) -> list[Path]:
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
     return written
+
+
+def write_asyncapi(directory: Path) -> Path:
+    """Write ``asyncapi.yaml`` (the AsyncAPI 3.0 document of every topic)."""
+    import yaml
+
+    from shared.contracts.asyncapi import asyncapi_document
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "asyncapi.yaml"
+    path.write_text(yaml.safe_dump(asyncapi_document(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

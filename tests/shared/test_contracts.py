@@ -94,3 +94,22 @@ def test_schemas_describe_the_envelope_and_payload() -> None:
     schema = topic_schemas()["lp.feedback.raw.v1"]
     assert "specversion" in schema["properties"]
     assert "data" in schema["required"]
+
+
+def test_the_asyncapi_document_matches_the_models() -> None:
+    """docs/contracts/asyncapi.yaml is generated too; it must not drift from the code."""
+    import yaml
+
+    from shared.contracts.asyncapi import asyncapi_document
+
+    path = REPO / "docs" / "contracts" / "asyncapi.yaml"
+    assert yaml.safe_load(path.read_text()) == asyncapi_document(), f"{path} is stale: run contracts export"
+    doc = asyncapi_document()
+    assert doc["asyncapi"] == "3.0.0"
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert {"lp.feedback.raw.v1", "lp.feedback.enriched.v1", "lp.customer.events.v1", "lp.customer.story.v1",
+            "lp.journey.alerts.v1", "lp.journey.map.v1"} <= addresses
+    assert "nlp_receives_lp_feedback_raw_v1" in doc["operations"]
+    for message in doc["components"]["messages"].values():
+        ref = message["payload"]["$ref"].rsplit("/", 1)[1]
+        assert ref in doc["components"]["schemas"]
