@@ -118,10 +118,11 @@ def _install_stop_handlers() -> dict[str, bool]:
 def _register_operations() -> None:
     from services.cli.keys import keys
     from services.cli.rebuild import journey
+    from services.cli.replay import replay
     from services.ingest.imports.cli import import_command
     from services.ingest.pollers.cli import poll_command
 
-    for command in (import_command, poll_command, journey, keys):
+    for command in (import_command, poll_command, journey, keys, replay):
         cli.add_command(command)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.cli.migrate import upgrade_schemas
 from services.journey.journey_map import service as journey_maps
-from services.journey.rebuild import apply_stream, batched, compare
+from services.journey.rebuild import apply_stream, batched, compare, snapshot
 from services.journey.runtime import story_context
 from services.journey.settings import JourneySettings
 from shared.bus.replay import read_to_end
@@ -99,6 +99,8 @@ def rebuild(source: str, target_url: str, check: bool) -> None:
     if check:
         differing = compare(live, rebuilt)
         if differing:
+            a, b = snapshot(live), snapshot(rebuilt)
+            click.echo(f"{source}: live {a['items']} items, rebuilt {b['items']} items", err=True)
             raise click.ClickException(f"the rebuilt store differs from the live one in: {', '.join(differing)}")
         click.echo("the rebuilt store matches the live one (rollups, customers, state history)")
 

@@ -36,7 +36,11 @@ class TopicFollower(Generic[PayloadT]):
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","), enable_auto_commit=False,
                                  group_id=None)
         try:
-            partitions = consumer.partitions_for_topic(self._topic) or {0}
+            partitions: set[int] = set()
+            while not partitions and not stop.is_set():  # the first calls may precede a metadata fetch
+                partitions = consumer.partitions_for_topic(self._topic) or set()
+                if not partitions:
+                    stop.wait(0.2)
             tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)

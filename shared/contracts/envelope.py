@@ -58,5 +58,5 @@ class CloudEvent(BaseModel, Generic[DataT]):
     data: DataT
 
     def to_bytes(self) -> bytes:
-        """Serialise to the structured-JSON wire form."""
-        return self.model_dump_json(exclude_none=True).encode("utf-8")
+        """Serialise to the structured-JSON wire form (nulls included: the published schemas require them)."""
+        return self.model_dump_json().encode("utf-8")

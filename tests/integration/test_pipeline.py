@@ -6,6 +6,7 @@ the real broker and a real database (SQLite, or PostgreSQL with DATABASE_URL).
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from shared.bus import EmbeddedBroker, free_port
 from shared.contracts import JourneyMap
 from shared.settings import ServiceSettings
 from tests.conftest import Database
+from tests.kafka_reading import read_topic
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -167,6 +169,19 @@ def test_a_rebuild_reproduces_the_story_store(stack: Stack, source: str, tmp_pat
     assert replayed
     assert int(replayed.group(1)) >= 3
 
+def test_replay_republishes_the_raw_store_with_the_same_event_ids(stack: Stack, broker: EmbeddedBroker) -> None:
+    before = read_topic(broker.bootstrap, "lp.feedback.raw.v1", expect=1)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "replay", "--from", "2026-01-01", "--topic", "lp.feedback.raw.v1",
+         "--rate", "1000"], env=stack["ingest"].env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    replayed = int(re.search(r"replayed (\d+) events", result.stdout).group(1))  # type: ignore[union-attr]
+    assert replayed >= 3
+    after = read_topic(broker.bootstrap, "lp.feedback.raw.v1", expect=len(before) + replayed)
+    assert len(after) == len(before) + replayed
+    ids = [json.loads(r.value)["id"] for r in after]
+    assert len(set(ids)) == len(before)  # every replayed event carries an id published before
+
 def test_a_new_journey_map_version_retags_new_items_without_a_restart(stack: Stack) -> None:
     journey = stack["journey"].url
     current = httpx.get(f"{journey}/v1/journey-map", headers=AUTH, timeout=10).json()
@@ -196,3 +211,45 @@ def test_a_new_journey_map_version_retags_new_items_without_a_restart(stack: Sta
 
     [item] = wait_for(retagged, timeout_s=60, what="nlp to tag against the new map")
     assert item["stage"]["method"] == "keyword"
+
+
+def test_every_published_event_matches_its_contract_read_by_another_client(stack: Stack,
+                                                                           broker: EmbeddedBroker) -> None:
+    """Other teams may use any Kafka client: read our topics with librdkafka (confluent-kafka), not kafka-python,
+    and validate every message against the JSON Schema published in docs/contracts/."""
+    import json as jsonlib
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    from jsonschema import Draft202012Validator
+
+    contracts = Path(__file__).resolve().parents[2] / "docs" / "contracts"
+    topics = {t: Draft202012Validator(jsonlib.loads((contracts / f"{t}.json").read_text()))
+              for t in ("lp.feedback.raw.v1", "lp.feedback.enriched.v1", "lp.customer.story.v1",
+                        "lp.journey.alerts.v1", "lp.journey.map.v1")}
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"contract-{uuid.uuid4().hex[:6]}",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    metadata = consumer.list_topics(timeout=10)
+    # Assigned partitions, read from the start: no group join needed to read a topic through.
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in metadata.topics[t].partitions])
+    counts = dict.fromkeys(topics, 0)
+    problems: list[str] = []
+    idle_since = time.monotonic()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and time.monotonic() - idle_since < 5:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
+                continue
+            idle_since = time.monotonic()
+            topic = message.topic()
+            counts[topic] += 1
+            doc = jsonlib.loads(message.value())
+            problems += [f"{topic}@{message.offset()}: {e.message}" for e in topics[topic].iter_errors(doc)]
+    finally:
+        consumer.close()
+    assert problems == []
+    for topic in ("lp.feedback.raw.v1", "lp.feedback.enriched.v1", "lp.customer.story.v1", "lp.journey.map.v1"):
+        assert counts[topic] > 0, counts

@@ -66,6 +66,19 @@ def test_up_runs_the_demo_and_a_new_item_shows_up_enriched(tmp_path: Path) -> No
         [item] = wait_for(enriched, timeout_s=30, what="the curl'd item in reporting")
         assert item["id"] == new.json()["id"]
         assert item["sentiment"]["label"] == "negative"  # type: ignore[index]
+
+        # The demo data raises alerts, and the consumer example other teams start from prints one.
+        alerts = wait_for(lambda: httpx.get(f"{reporting}/v1/alerts", headers=headers, timeout=5).json()["items"],
+                          timeout_s=30, what="an alert from the demo data")
+        assert alerts[0]["kind"] in {"target_missed", "negative_spike", "high_value_voice", "target_met"}
+        bootstrap = re.search(r"^\s+broker\s+(\S+:\d+)$", text, re.MULTILINE)
+        assert bootstrap
+        example = subprocess.run(
+            [sys.executable, "examples/consume_alerts.py", "--bootstrap", bootstrap.group(1), "--from-beginning",
+             "--max", "1"], capture_output=True, text=True, timeout=90, check=False,
+            cwd=Path(__file__).resolve().parents[2])
+        assert example.returncode == 0, example.stderr
+        assert re.match(r"\[(info|warning|critical)\] 2026-\d\d-\d\d \w+: .+", example.stdout), example.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         try:
