@@ -62,3 +62,13 @@ def test_kafka_runs_in_kraft_mode_without_auto_created_topics(compose: dict[str,
     env = compose["services"]["kafka"]["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"]
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # services create theirs with ensure_topics
+
+
+def test_monitoring_profile_scrapes_every_service(compose: dict[str, Any]) -> None:
+    for name in ("prometheus", "grafana"):
+        assert compose["services"][name]["profiles"] == ["monitoring"]
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert sorted(targets) == sorted(f"{n}:{s.settings.model_fields['port'].default}" for n, s in SERVICES.items())
+    datasource = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
+    assert yaml.safe_load(datasource.read_text())["datasources"][0]["url"] == "http://prometheus:9090"
