@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from services.nlp.metrics import record_inference
 from services.nlp.models import Analysis, Analyzer, TextInput
 from shared.bus import OutgoingMessage
 from shared.contracts import (
@@ -15,7 +16,6 @@ from shared.contracts import (
     FeedbackEnriched,
     FeedbackReceived,
 )
-from shared.observability.metrics import INFERENCE_LATENCY
 
 SOURCE = "/listening-path/nlp"
 ENRICHED_EVENT_TYPE = CONTRACT_BY_TOPIC[FEEDBACK_ENRICHED].event_type
@@ -33,7 +33,7 @@ def enrich(analyzer: Analyzer, events: Sequence[CloudEvent[FeedbackReceived]]) -
     analyses = analyzer.analyze(
         [TextInput(text=e.data.text, provider=e.data.provider, metadata=e.data.metadata) for e in events]
     )
-    INFERENCE_LATENCY.observe(time.perf_counter() - started)
+    record_inference(time.perf_counter() - started, len(events))
     return [_message(analyzer, event, analysis) for event, analysis in zip(events, analyses, strict=True)]
 
 

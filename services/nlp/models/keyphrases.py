@@ -11,9 +11,10 @@ MAX_PHRASES = 5
 MAX_WORDS = 4
 MAX_CHARS = 5000
 
-# Boundaries: punctuation, redaction placeholders like "[email]", and dashes between spaces.
+# Boundaries: punctuation, emoji, redaction placeholders like "[email]", and dashes between spaces.
 _FRAGMENT_BREAK = re.compile(
-    r"\[[a-z]+\]|[.,;:!?()\[\]{}\"\u201c\u201d\u00ab\u00bb\u2026|/\\<>=*#~^]+|\s[-\u2013\u2014]+\s|\n"
+    r"\[[a-z]+\]|[.,;:!?()\[\]{}\"\u201c\u201d\u00ab\u00bb\u2026|/\\<>=*#~^\u2600-\u27bf\U0001f000-\U0001faff]+"
+    r"|\s[-\u2013\u2014]+\s|\n"
 )
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 

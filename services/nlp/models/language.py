@@ -47,10 +47,15 @@ _LETTER_HINTS: dict[str, tuple[str, ...]] = {
 _LETTER_HINT_WEIGHT = 0.5
 
 
+_ASCII_ODD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def looks_binary(text: str) -> bool:
     """True when over a tenth of ``text`` is control, replacement, private-use or unassigned characters."""
     if not text:
         return False
+    if text.isascii():  # the common case, without a per-character Unicode lookup
+        return len(_ASCII_ODD.findall(text)) * 10 > len(text)
     odd = sum(
         1
         for ch in text

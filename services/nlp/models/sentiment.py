@@ -1,4 +1,9 @@
-"""Three-way sentiment from sentence embeddings: a softmax-regression head stored as small JSON."""
+"""Three-way sentiment: tags from class probabilities, and the small linear fallback head stored as JSON.
+
+The service's sentiment normally comes from the fine-tuned encoder's own head (``encoder.OnnxEncoder``);
+``SentimentHead`` is the linear softmax head over stock MiniLM embeddings used when that model has not
+been built, reproducible with ``python -m services.nlp.models.train_sentiment``.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ CLASSES: tuple[SentimentLabel, ...] = (
 )
 
 NEUTRAL_EMPTY = SentimentTag(label=SentimentLabel.NEUTRAL, score=0.0, confidence=0.0)
-"""The tag for a text with nothing to read: neutral, and no confidence in it."""
+"""The "unknown" tag: for a text with nothing to read, binary junk, or a language the model does not read:
+neutral, score 0, and no confidence in it."""
 
 
 class HeadFormatError(ValueError):
@@ -62,17 +68,27 @@ class SentimentHead:
 
     def probabilities(self, embeddings: Embeddings) -> npt.NDArray[np.float32]:
         """Class probabilities ``[n, 3]`` (negative, neutral, positive) for ``[n, 384]`` embeddings."""
-        logits = embeddings @ self.weights.T + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        probs: npt.NDArray[np.float32] = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-        return probs
+        return softmax((embeddings @ self.weights.T + self.bias).astype(np.float32))
 
     def tag(self, embeddings: Embeddings) -> list[SentimentTag]:
         """One ``SentimentTag`` per row: the most probable label, score ``p(pos) - p(neg)``."""
-        tags = []
-        for row in self.probabilities(embeddings):
-            best = int(row.argmax())
-            score = float(np.clip(row[2] - row[0], -1.0, 1.0))
-            tags.append(SentimentTag(label=CLASSES[best], score=score, confidence=min(1.0, float(row[best]))))
-        return tags
+        return tags_from_probabilities(self.probabilities(embeddings))
+
+
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Row-wise softmax of ``[n, 3]`` logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    probs: npt.NDArray[np.float32] = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probs
+
+
+def tags_from_probabilities(probabilities: npt.NDArray[np.float32]) -> list[SentimentTag]:
+    """One tag per row of ``[n, 3]`` probabilities: the most probable label, its probability as confidence,
+    and score ``p(positive) - p(negative)`` in [-1, 1]."""
+    tags = []
+    for row in probabilities:
+        best = int(row.argmax())
+        score = float(np.clip(row[2] - row[0], -1.0, 1.0))
+        tags.append(SentimentTag(label=CLASSES[best], score=score, confidence=min(1.0, max(0.0, float(row[best])))))
+    return tags

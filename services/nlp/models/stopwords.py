@@ -28,7 +28,7 @@ STOPWORDS: dict[str, frozenset[str]] = {
         están estar este esto estos estoy fue fueron ha hace hacer han hasta hay la las le les lo los mas
         más me mi mis mucho muy nada ni no nos nosotros o otra otro para pero poco por porque que qué
         quien se sea ser si sí sido sin sobre su sus también tan tanto te tengo tiene tienen todo todos
-        tu tus un una uno unos usted ya yo él cuál cómo está dónde aquí hola
+        tu tus un una uno unos usted ya yo y él cuál cómo está dónde aquí hola nadie nunca siempre vez
         """
     ),
     "fr": _words(

@@ -1,14 +1,14 @@
-"""Train the sentiment head: embed labelled texts with the encoder and fit a linear softmax head.
+"""Train the linear fallback sentiment head: embed labelled texts with the stock encoder, fit softmax regression.
 
 Usage::
 
     python -m services.nlp.models.train_sentiment --data /work/shared/data \\
         --out services/nlp/models/artifacts/sentiment_head.json
 
-Training texts: TweetEval sentiment validation split, TweetEval test split except its last
-4,000 lines, UCI "Sentiment Labelled Sentences" (0/1 -> negative/positive) and the customer
-feedback set in ``training_data/feedback_sentiment.jsonl``. The last 4,000 TweetEval test
-lines are held out: nothing is fitted or tuned on them; the script only reports on them.
+This head (3 x 384, committed) is what the service uses when the fine-tuned model has not been
+built (``finetune``); it is also the head of the plain-loop baseline in ``bench/nlp_throughput.py``.
+Training texts are ``corpora.training_corpus``; the last 4,000 TweetEval test lines are held out:
+nothing is fitted or tuned on them, the script only reports on them.
 """
 
 from __future__ import annotations
@@ -18,83 +18,20 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from services.nlp.models.encoder import TextEncoder
+from services.nlp.models.corpora import HELD_OUT_TWEETS, held_out_tweets, training_corpus
+from services.nlp.models.encoder import TorchEncoder
 from services.nlp.models.sentiment import CLASSES
 
-HELD_OUT_LINES = 4000
-FEEDBACK_PATH = Path(__file__).resolve().parent / "training_data" / "feedback_sentiment.jsonl"
-UCI_FILES = ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt")
 SEED = 20261001
 L2 = 3e-4
 FEEDBACK_WEIGHT = 20.0
 """Each own customer-feedback example counts this many times: it is the only in-domain data."""
-
-_LABEL_INDEX = {c.value: i for i, c in enumerate(CLASSES)}
-
-
-@dataclass
-class Corpus:
-    """Texts with class indices (``CLASSES`` order) and per-example weights."""
-
-    texts: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-
-    def add(self, texts: Sequence[str], labels: Sequence[int], source: str, weight: float = 1.0) -> None:
-        """Append aligned texts and labels from one source."""
-        if len(texts) != len(labels):
-            raise ValueError(f"{source}: {len(texts)} texts but {len(labels)} labels")
-        self.texts.extend(texts)
-        self.labels.extend(labels)
-        self.weights.extend([weight] * len(texts))
-        self.sources.extend([source] * len(texts))
-
-
-def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
-    return path.read_text(encoding=encoding).splitlines()
-
-
-def _tweeteval_labels(path: Path) -> list[int]:
-    # TweetEval's mapping.txt is 0 negative, 1 neutral, 2 positive: the order of CLASSES.
-    return [int(line) for line in _lines(path)]
-
-
-def load_corpora(data_dir: Path) -> tuple[Corpus, Corpus]:
-    """The training corpus and the held-out TweetEval evaluation corpus."""
-    tweeteval = data_dir / "tweeteval-sentiment"
-    train, held_out = Corpus(), Corpus()
-    train.add(_lines(tweeteval / "val_text.txt"), _tweeteval_labels(tweeteval / "val_labels.txt"), "tweeteval-val")
-    test_texts = _lines(tweeteval / "test_text.txt")
-    test_labels = _tweeteval_labels(tweeteval / "test_labels.txt")
-    cut = len(test_texts) - HELD_OUT_LINES
-    train.add(test_texts[:cut], test_labels[:cut], "tweeteval-test")
-    held_out.add(test_texts[cut:], test_labels[cut:], "tweeteval-held-out")
-
-    for name in UCI_FILES:
-        texts, labels = [], []
-        for line in _lines(data_dir / "uci-sentiment" / name, encoding="latin-1"):
-            sentence, _, label = line.rpartition("\t")
-            if label.strip() in {"0", "1"} and sentence.strip():
-                texts.append(sentence.strip().strip('"').strip())
-                labels.append(_LABEL_INDEX["positive"] if label.strip() == "1" else _LABEL_INDEX["negative"])
-        train.add(texts, labels, f"uci-{name.split('_')[0]}")
-
-    texts, labels = [], []
-    for line in _lines(FEEDBACK_PATH):
-        if line.strip():
-            row = json.loads(line)
-            texts.append(row["text"])
-            labels.append(_LABEL_INDEX[row["label"]])
-    train.add(texts, labels, "feedback", FEEDBACK_WEIGHT)
-    return train, held_out
 
 
 def fit_head(
@@ -191,9 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.monotonic()
     torch.manual_seed(SEED)
-    train, held_out = load_corpora(args.data)
-    encoder = TextEncoder.load(threads=args.threads)
-    counts = {s: train.sources.count(s) for s in dict.fromkeys(train.sources)}
+    train = training_corpus(args.data, feedback_weight=FEEDBACK_WEIGHT)
+    held_out = held_out_tweets(args.data)
+    encoder = TorchEncoder.stock(threads=args.threads)
+    counts = train.counts()
     _say(f"training texts: {len(train.texts)} {counts}; held out: {len(held_out.texts)}")
 
     x_train = encoder.encode(train.texts)
@@ -201,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _say(f"embedded in {time.monotonic() - started:.0f}s")
     y_train = np.asarray(train.labels, dtype=np.int64)
     w_train = np.asarray(train.weights, dtype=np.float32)
-    is_feedback = np.asarray([s == "feedback" for s in train.sources])
+    is_feedback = np.asarray([s in {"feedback", "journey-tuning"} for s in train.sources])
 
     feedback_cv = _cross_validate_feedback(x_train, y_train, w_train, is_feedback)
     weights, bias = fit_head(x_train, y_train, w_train)
@@ -223,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": SEED,
         },
         "evaluation": {
-            "tweeteval_held_out_last_lines": HELD_OUT_LINES,
+            "tweeteval_held_out_last_lines": HELD_OUT_TWEETS,
             "macro_f1": round(f1, 4),
             "accuracy": round(accuracy, 4),
             "f1_per_class": {c.value: round(v, 4) for c, v in zip(CLASSES, per_class, strict=True)},
@@ -235,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     per_class_text = ", ".join(f"{c.value} {v:.3f}" for c, v in zip(CLASSES, per_class, strict=True))
     _say(f"own feedback set, 5-fold accuracy: {feedback_cv:.3f}")
-    _say(f"held-out TweetEval (last {HELD_OUT_LINES} test lines): macro-F1 {f1:.3f}, accuracy {accuracy:.3f}")
+    _say(f"held-out TweetEval (last {HELD_OUT_TWEETS} test lines): macro-F1 {f1:.3f}, accuracy {accuracy:.3f}")
     _say(f"  per-class F1: {per_class_text}")
     _say(f"wrote {args.out} in {time.monotonic() - started:.0f}s total")
     return 0
