@@ -2,17 +2,19 @@
 FastAPI endpoint that only parses the same JSON, measured in the same run on the same machine.
 
 Starts its own bundled broker, the ingest service (``listening-path serve ingest``: SQLite in a temp dir, or
-the database in DATABASE_URL) and the bare app, each in its own process with one uvicorn worker, then drives
-each with the same asyncio HTTP/1.1 keep-alive client for a fixed time:
+the database in DATABASE_URL) and the bare app, each with ``--workers`` uvicorn worker processes (ingest's
+``LP_INGEST_WORKERS``; one ingest process leads and also runs the outbox relay), then drives each with the same
+asyncio HTTP/1.1 keep-alive client for a fixed time:
 
 * single items (every request a new item, as webhooks arrive) and batches of 100 items;
-* a streamed CSV import of ``--import-rows`` rows (``listening-path import``'s code path), with peak memory.
+* streamed CSV and JSONL imports of ``--import-rows`` rows each (``listening-path import``'s code path), with
+  peak memory.
 
 Every item ingest answers 202 for is committed to the raw store and outbox before the answer; the relay
 publishes concurrently. Usage::
 
-    python bench/ingest.py                      # 10 s per measurement, 64 connections
-    python bench/ingest.py --seconds 20 --concurrency 128
+    python bench/ingest.py                      # 10 s per measurement, 64 connections, 2 workers
+    python bench/ingest.py --seconds 20 --concurrency 128 --workers 1
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from typing import Annotated  # noqa: E402
 
 import httpx  # noqa: E402
 from fastapi import Body, FastAPI  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 from services.ingest.feedback.endpoints import FeedbackBody  # noqa: E402
+from services.ingest.settings import IngestSettings  # noqa: E402
 from shared.bus import EmbeddedBroker, free_port  # noqa: E402
 from shared.process import stop_process  # noqa: E402
 
@@ -78,10 +82,40 @@ class Result:
     items: int = 0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    """CPU time (user + system) the server's processes used during the measurement."""
+
+    def cpu_us_per_item(self) -> float:
+        return self.cpu_s / self.items * 1e6 if self.items else 0.0
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] * 1000 if ordered else 0.0
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by a process and its descendants (Linux /proc; uvicorn workers are children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    wanted, total = {root}, 0.0
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in wanted and pid not in wanted:
+                wanted.add(pid)
+                changed = True
+    for pid in wanted:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
 
 
 async def _drive(port: int, *, batch: int, seconds: float, concurrency: int, label: str) -> Result:
@@ -139,20 +173,29 @@ def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def _outbox_backlog(ingest_url: str) -> float:
-    for line in httpx.get(f"{ingest_url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("lp_outbox_backlog "):
-            return float(line.split()[1])
-    return -1.0
+def _outbox_backlog(database_url: str) -> int:
+    """Outbox rows not yet published, read from the database (any ingest process may answer /metrics)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar() or 0)
+    finally:
+        engine.dispose()
 
 
-def _bench_import(rows: int, tmp: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """(rows/s, seconds, peak RSS in MiB of the importing process) for a streamed CSV import."""
-    path = tmp / "export.csv"
+def _bench_import(rows: int, tmp: Path, env: dict[str, str], fmt: str = "csv") -> tuple[float, float, int]:
+    """(rows/s, seconds, peak RSS in MiB of the importing process) for a streamed CSV or JSONL import."""
+    path = tmp / f"export.{fmt}"
     with open(path, "w", encoding="utf-8") as f:
-        f.write("id,comment,nps,email,submitted\n")
+        if fmt == "csv":
+            f.write("id,comment,nps,email,submitted\n")
         for n in range(rows):
-            f.write(f"imp-{n},\"{TEXTS[n % len(TEXTS)]}\",{n % 11},user{n % 500}@example.com,2026-11-02T14:05:00Z\n")
+            if fmt == "csv":
+                f.write(f"imp-{n},\"{TEXTS[n % len(TEXTS)]}\",{n % 11},user{n % 500}@example.com,"
+                        "2026-11-02T14:05:00Z\n")
+            else:
+                f.write(json.dumps({"id": f"jl-{n}", "comment": TEXTS[n % len(TEXTS)], "nps": n % 11,
+                                    "email": f"user{n % 500}@example.com", "submitted": "2026-11-02T14:05:00Z"}) + "\n")
     code = (
         "import resource, sys, time\n"
         "from pathlib import Path\n"
@@ -179,56 +222,70 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
     parser.add_argument("--concurrency", type=int, default=64, help="open connections")
     parser.add_argument("--import-rows", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of ingest and of the bare app")
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         import uvicorn
 
-        uvicorn.run(bare_app(), host="127.0.0.1", port=args.serve_bare, log_level="warning", access_log=False)
+        uvicorn.run("ingest:bare_app", factory=True, app_dir=str(Path(__file__).parent), host="127.0.0.1",
+                    port=args.serve_bare, log_level="warning", access_log=False, workers=args.workers)
         return
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         ingest_port, bare_port = free_port(), free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_API_KEY": KEY,
                "LP_DATA_DIR": tmp, "LP_LOG_LEVEL": "WARNING", "LP_PORT": str(ingest_port),
-               "LP_MAX_BATCH_ITEMS": "1000", "LP_KAFKA_PARTITIONS": "3"}
+               "LP_MAX_BATCH_ITEMS": "1000", "LP_KAFKA_PARTITIONS": "3", "LP_INGEST_WORKERS": str(args.workers)}
         log = open(Path(tmp) / "ingest.log", "wb")
         ingest = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "ingest"], env=env, cwd=ROOT,
                                   stdout=log, stderr=subprocess.STDOUT)
-        bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)], env=env, cwd=ROOT,
+        bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port), "--workers",
+                                 str(args.workers)], env=env, cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(f"http://127.0.0.1:{ingest_port}/readyz")
+            try:
+                _wait_ready(f"http://127.0.0.1:{ingest_port}/readyz")
+            except SystemExit:
+                log.flush()
+                print((Path(tmp) / "ingest.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+                raise
             _wait_ready(f"http://127.0.0.1:{bare_port}/docs")
             database = (os.environ.get("DATABASE_URL") or "sqlite").split(":")[0]
             print(f"ingest on :{ingest_port} ({database}), bare FastAPI on :{bare_port}, broker {broker.bootstrap}; "
-                  f"{args.concurrency} connections, {args.seconds:.0f} s per measurement, {os.cpu_count()} cores")
+                  f"{args.workers} worker process(es) each, {args.concurrency} connections, {args.seconds:.0f} s per "
+                  f"measurement, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
             for port in (bare_port, ingest_port):  # warm up both
                 asyncio.run(_drive(port, batch=1, seconds=2, concurrency=8, label="warm-up"))
             results = []
             for batch in (1, 100):
-                for label, port in (("bare FastAPI (parse only)", bare_port),
-                                    ("ingest POST /v1/feedback", ingest_port)):
-                    results.append(asyncio.run(_drive(port, batch=batch, seconds=args.seconds,
-                                                      concurrency=args.concurrency, label=f"{label}, batch {batch}")))
+                for label, port, process in (("bare FastAPI (parse only)", bare_port, bare),
+                                             ("ingest POST /v1/feedback", ingest_port, ingest)):
+                    cpu_before = _tree_cpu_s(process.pid)
+                    result = asyncio.run(_drive(port, batch=batch, seconds=args.seconds,
+                                                concurrency=args.concurrency, label=f"{label}, batch {batch}"))
+                    result.cpu_s = _tree_cpu_s(process.pid) - cpu_before
+                    results.append(result)
             drain_start = time.perf_counter()
-            backlog = _outbox_backlog(f"http://127.0.0.1:{ingest_port}")
+            database_url = IngestSettings(data_dir=Path(tmp)).database_url_for("ingest")
+            backlog = _outbox_backlog(database_url)
             while backlog > 0 and time.perf_counter() - drain_start < 600:
                 time.sleep(0.5)
-                backlog = _outbox_backlog(f"http://127.0.0.1:{ingest_port}")
+                backlog = _outbox_backlog(database_url)
             drained = time.perf_counter() - drain_start
-            import_rate, import_s, import_rss = _bench_import(args.import_rows, Path(tmp),
-                                                              {k: v for k, v in env.items() if k != "LP_PORT"})
+            import_env = {k: v for k, v in env.items() if k != "LP_PORT"}
+            imports = {fmt: _bench_import(args.import_rows, Path(tmp), import_env, fmt) for fmt in ("csv", "jsonl")}
         finally:
             stop_process(ingest, timeout_s=20)
             stop_process(bare, timeout_s=10)
             log.close()
 
     print()
-    print(f"{'measurement':<42} {'req/s':>9} {'items/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'measurement':<42} {'req/s':>9} {'items/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
+          f"{'CPU us/item':>12}")
     for r in results:
         print(f"{r.label:<42} {r.requests / r.seconds:9.0f} {r.items / r.seconds:10.0f} {r.pct(50):8.1f} "
-              f"{r.pct(99):8.1f} {r.errors:8d}")
+              f"{r.pct(99):8.1f} {r.errors:8d} {r.cpu_us_per_item():12.0f}")
     single_bare, single_ingest, batch_bare, batch_ingest = results
     print()
     print(f"single items: ingest {single_ingest.items / single_ingest.seconds:.0f} webhooks/s = "
@@ -236,9 +293,16 @@ def main() -> None:
           f"({single_bare.requests / single_bare.seconds:.0f}/s); p99 {single_ingest.pct(99):.1f} ms")
     print(f"batches of 100: ingest {batch_ingest.items / batch_ingest.seconds:.0f} items/s "
           f"(bare: {batch_bare.items / batch_bare.seconds:.0f} items/s); p99 {batch_ingest.pct(99):.1f} ms")
+    cores = os.cpu_count() or 1
+    print(f"CPU per item, all server processes (ingest: HTTP, validation, commit and the outbox relay publishing "
+          f"concurrently): single {single_ingest.cpu_us_per_item():.0f} us (bare {single_bare.cpu_us_per_item():.0f}),"
+          f" batched {batch_ingest.cpu_us_per_item():.0f} us (bare {batch_bare.cpu_us_per_item():.0f}); "
+          f"on {cores} dedicated cores that is at most {cores * 1e6 / max(batch_ingest.cpu_us_per_item(), 1):.0f} "
+          f"batched items/s (bare {cores * 1e6 / max(batch_bare.cpu_us_per_item(), 1):.0f})")
     print(f"outbox drained {drained:.1f} s after the last request (backlog now {backlog:.0f})")
-    print(f"CSV import of {args.import_rows} rows: {import_s:.1f} s ({import_rate:.0f} rows/s), "
-          f"peak RSS {import_rss} MiB")
+    for fmt, (import_rate, import_s, import_rss) in imports.items():
+        print(f"{fmt.upper()} import of {args.import_rows} rows: {import_s:.1f} s ({import_rate:.0f} rows/s), "
+              f"peak RSS {import_rss} MiB")
     _ = resource  # the importer measures its own peak memory
 
 

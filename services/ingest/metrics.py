@@ -6,7 +6,7 @@ import logging
 
 from prometheus_client import Counter, Gauge
 
-from shared.observability.metrics import PIPELINE_ITEMS
+from shared.observability.metrics import PIPELINE_ITEMS, BoundedLabel
 
 log = logging.getLogger("services.ingest.rejections")
 
@@ -31,9 +31,13 @@ POLLED_ITEMS = Counter(
 )
 
 
+_PROVIDER_LABEL = BoundedLabel(limit=50)
+"""Provider names come from callers (the generic API, file names of imports): at most 50 series, then "other"."""
+
+
 def record_rejection(channel: str, provider: str, reason: str, message: str, **context: object) -> None:
     """Count a rejection and log it with its reason (never with secrets or signatures)."""
-    REJECTIONS.labels(channel, provider, reason).inc()
+    REJECTIONS.labels(channel, _PROVIDER_LABEL(provider), reason).inc()
     PIPELINE_ITEMS.labels("ingest", "rejected").inc()
     log.warning("ingest rejected input", extra={"channel": channel, "provider": provider, "reason": reason,
                                                 "detail": message[:500], **context})

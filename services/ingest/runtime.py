@@ -1,9 +1,10 @@
-"""The ingest service's long-lived parts, built from settings: database, intake writer, outbox relay,
-fetch worker and (when configured) the poll scheduler."""
+"""The ingest service's long-lived parts, built from settings: database, intake writer, and - in the one
+process that leads (``leader.py``) - the outbox relay, fetch worker, poll scheduler (when configured) and
+housekeeping."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.fetches.worker import FetchWorker
+from services.ingest.housekeeping import Housekeeping
 from services.ingest.intake.writer import IntakeWriter
+from services.ingest.leader import LeaderLock, Leadership
 from services.ingest.models import OutboxMessage
 from services.ingest.pollers.scheduler import PollScheduler
 from services.ingest.settings import IngestSettings
@@ -35,18 +38,19 @@ class IngestRuntime:
     engine: Engine
     sessions: sessionmaker[Session]
     relay: OutboxRelay
-    relay_worker: BackgroundWorker
     writer: IntakeWriter
     writer_worker: BackgroundWorker
     fetcher: FetchWorker
-    fetch_worker: BackgroundWorker
+    housekeeping: Housekeeping
+    leadership: Leadership
+    leadership_worker: BackgroundWorker
     scheduler: PollScheduler | None = None
-    scheduler_worker: BackgroundWorker | None = None
-    workers: list[BackgroundWorker] = field(default_factory=list)
+    singletons: list[BackgroundWorker] = field(default_factory=list)
+    """The leader's workers (relay, fetches, polls, housekeeping) while this process leads."""
 
     @classmethod
     def start(cls, settings: IngestSettings) -> IngestRuntime:
-        """Connect, make sure the topics exist, and start the background workers."""
+        """Connect, make sure the topics exist, start the intake writer, and lead if no other process does."""
         bootstrap = settings.require_bootstrap()
         engine = create_db_engine(settings.database_url_for("ingest"))
         sessions = make_session_factory(engine)
@@ -55,35 +59,66 @@ class IngestRuntime:
             model=OutboxMessage, sessions=sessions, producer=EventProducer(bootstrap, client_id="lp-ingest-relay"),
             service="ingest", batch_size=settings.relay_batch_size, idle_s=settings.relay_idle_s,
         )
-        writer = IntakeWriter(sessions=sessions, max_group_items=settings.intake_group_items, on_commit=relay.notify)
+        writer = IntakeWriter(sessions=sessions, max_group_items=settings.intake_group_items, on_commit=relay.notify,
+                              idempotency_ttl_s=settings.idempotency_ttl_s)
         fetcher = FetchWorker(sessions=sessions, settings=settings, adapters=ADAPTERS, on_commit=relay.notify)
-        relay_worker = BackgroundWorker("outbox-relay", relay.run)
-        writer_worker = BackgroundWorker("intake-writer", writer.run)
-        fetch_worker = BackgroundWorker("fetch-worker", fetcher.run)
-        scheduler = scheduler_worker = None
+        scheduler = None
         if settings.pollers_config is not None:
             scheduler = PollScheduler.from_file(settings.pollers_config, sessions=sessions, on_commit=relay.notify)
-            scheduler_worker = BackgroundWorker("poll-scheduler", scheduler.run)
-        workers = [w for w in (writer_worker, relay_worker, fetch_worker, scheduler_worker) if w is not None]
-        for worker in workers:
+        housekeeping = Housekeeping(sessions=sessions, idempotency_ttl_s=settings.idempotency_ttl_s)
+        holder: list[IngestRuntime] = []
+
+        def lead() -> None:
+            holder[0].start_singletons()
+
+        def step_down() -> None:
+            holder[0].stop_singletons()
+
+        leadership = Leadership(LeaderLock(engine, "ingest-leader"), lead=lead, step_down=step_down,
+                                retry_s=settings.leader_retry_s)
+        runtime = cls(settings, engine, sessions, relay, writer, BackgroundWorker("intake-writer", writer.run),
+                      fetcher, housekeeping, leadership, BackgroundWorker("leadership", leadership.run), scheduler)
+        holder.append(runtime)
+        runtime.writer_worker.start()
+        leadership.start_if_free()
+        runtime.leadership_worker.start()
+        return runtime
+
+    def start_singletons(self) -> None:
+        """Start the work only the leader does (called when this process becomes the leader)."""
+        targets: list[tuple[str, Callable[..., None]]] = [
+            ("outbox-relay", self.relay.run), ("fetch-worker", self.fetcher.run),
+            ("housekeeping", self.housekeeping.run),
+        ]
+        if self.scheduler is not None:
+            targets.append(("poll-scheduler", self.scheduler.run))
+        self.fetcher.reopen()
+        self.singletons = [BackgroundWorker(name, target) for name, target in targets]
+        for worker in self.singletons:
             worker.start()
-        return cls(settings, engine, sessions, relay, relay_worker, writer, writer_worker, fetcher,
-                   fetch_worker, scheduler, scheduler_worker, workers)
+
+    def stop_singletons(self) -> None:
+        """Stop the leader's work: the relay finishes its batch in flight, the fetcher the envelope in hand."""
+        self.fetcher.close()
+        for worker in reversed(self.singletons):
+            worker.stop()
+        self.singletons = []
+        self.relay.close()
 
     def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
         """Dependencies ``/readyz`` checks."""
         checks: dict[str, ReadinessCheck] = {
             "database": lambda: ping(self.engine),
             "broker": lambda: wait_for_broker(self.settings.require_bootstrap(), timeout_s=1.0),
-            "outbox_relay": lambda: require(self.relay_worker.alive, "relay thread stopped"),
+            "intake_writer": lambda: require(self.writer_worker.alive, "intake writer thread stopped"),
+            "outbox_relay": lambda: require(
+                not self.leadership.leading or all(w.alive for w in self.singletons),
+                "a leader thread (relay, fetches, polls, housekeeping) stopped"),
         }
         return checks
 
     def stop(self) -> None:
         """Stop taking work, commit what was handed over, finish the relay batch in flight, close connections."""
-        self.fetcher.close()
-        for worker in (self.scheduler_worker, self.fetch_worker, self.writer_worker, self.relay_worker):
-            if worker is not None:
-                worker.stop()
-        self.relay.close()
+        self.writer_worker.stop()
+        self.leadership_worker.stop()  # steps down: stops the relay (after the writer's last commit) and the rest
         self.engine.dispose()

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from shared.settings import ServiceSettings
 
@@ -29,6 +29,18 @@ class IngestSettings(ServiceSettings):
     relay_idle_s: float = Field(0.5, gt=0, description="How long the relay sleeps when the outbox is empty.")
     intake_group_items: int = Field(
         5000, ge=1, description="Most items the intake writer commits in one transaction (group commit)."
+    )
+    workers: int = Field(
+        1, ge=1, le=64, validation_alias=AliasChoices("LP_INGEST_WORKERS", "LP_WORKERS"),
+        description="uvicorn worker processes of `serve ingest` (LP_INGEST_WORKERS); one of them leads and runs "
+        "the outbox relay, fetches, polls and housekeeping.",
+    )
+    leader_retry_s: float = Field(
+        2.0, gt=0, description="How often a process that does not lead tries to, and the leader checks its lock."
+    )
+    idempotency_ttl_s: float = Field(
+        86_400.0, gt=0, description="How long an Idempotency-Key's answer is replayed (LP_IDEMPOTENCY_TTL_S); "
+        "expired keys count as new and are purged by the leader.",
     )
 
     # -- webhooks -------------------------------------------------------------------------------------------
@@ -51,6 +63,11 @@ class IngestSettings(ServiceSettings):
     qualtrics_api_url: str | None = Field(None, description="Qualtrics datacenter URL, e.g. https://fra1.qualtrics.com.")
     zendesk_webhook_secret: SecretStr | None = Field(None, description="Zendesk webhook signing secret.")
     hubspot_client_secret: SecretStr | None = Field(None, description="HubSpot app client secret (v3 signatures).")
+    hubspot_access_token: SecretStr | None = Field(
+        None, description="HubSpot private app / OAuth access token (scope crm.objects.deals.read): deal stage and "
+        "amount changes are then resolved through the CRM API to the deal's company or contact, with value.",
+    )
+    hubspot_api_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL.")
     salesforce_webhook_secret: SecretStr | None = Field(
         None, description="Shared secret of the relay that posts Salesforce change events."
     )

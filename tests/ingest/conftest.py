@@ -41,11 +41,12 @@ def provider_server() -> Iterator[ProviderServer]:
 @pytest.fixture
 def webhook_settings(broker: EmbeddedBroker, database: Database, provider_server: ProviderServer) -> IngestSettings:
     """Ingest settings with every provider configured and provider APIs on the local server."""
-    s = IngestSettings(
-        data_dir=database.data_dir, database_url=database.url, kafka_bootstrap=broker.bootstrap, api_key=KEY,
-        kafka_partitions=1, surveymonkey_api_url=provider_server.url, qualtrics_api_url=provider_server.url,
-        score_fields={"surveymonkey": {"667461878": "csat"}}, max_batch_items=50, **SECRETS,
-    )
+    s = IngestSettings.model_validate({
+        "data_dir": database.data_dir, "database_url": database.url, "kafka_bootstrap": broker.bootstrap,
+        "api_key": KEY, "kafka_partitions": 1, "surveymonkey_api_url": provider_server.url,
+        "qualtrics_api_url": provider_server.url, "score_fields": {"surveymonkey": {"667461878": "csat"}},
+        "max_batch_items": 50, **SECRETS,
+    })
     upgrade_schemas(s, ["ingest"])
     return s
 

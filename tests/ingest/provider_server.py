@@ -1,6 +1,7 @@
 """A local HTTP server that replays a provider's documented responses (loopback only), for fetches and pollers.
 
-Routes map a path to a queue of responses; the last one repeats. Every request is recorded.
+Routes map a path to a queue of responses (the last one repeats), or to a handler that answers from the request
+(a token endpoint, an API that checks the caller's signed token). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,6 +53,10 @@ class Seen:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
+
+
+Handler = Callable[[Seen], Reply]
 
 
 class ProviderServer:
@@ -59,18 +64,30 @@ class ProviderServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply]] = defaultdict(list)
+        self.handlers: dict[str, Handler] = {}
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class RequestHandler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+            def _answer(self, method: str) -> None:
                 parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                seen = Seen(method, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()},
+                            self.rfile.read(length) if length else b"")
                 with server._lock:
-                    server.requests.append(Seen("GET", parts.path, parse_qs(parts.query),
-                                                {k.lower(): v for k, v in self.headers.items()}))
+                    server.requests.append(seen)
+                    handler = server.handlers.get(parts.path)
                     replies = server.routes.get(parts.path)
                     reply = (replies.pop(0) if len(replies) > 1 else replies[0]) if replies else Reply(404, b"{}")
+                if handler is not None:
+                    reply = handler(seen)
                 body = reply.encoded()
                 self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}
@@ -83,7 +100,7 @@ class ProviderServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -96,6 +113,11 @@ class ProviderServer:
         """Answer ``path`` with these replies in order (the last repeats)."""
         with self._lock:
             self.routes[path] = list(replies)
+
+    def handle(self, path: str, handler: Handler) -> None:
+        """Answer ``path`` by calling ``handler`` with each request."""
+        with self._lock:
+            self.handlers[path] = handler
 
     def hits(self, path: str) -> list[Seen]:
         """Requests made to ``path``."""

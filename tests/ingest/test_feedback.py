@@ -162,7 +162,7 @@ def test_ops_endpoints(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "service": "ingest"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "outbox_relay": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "intake_writer": "ok", "outbox_relay": "ok"}
     metrics = client.get("/metrics").text
     assert 'lp_pipeline_items_total{outcome="accepted",service="ingest"}' in metrics
     assert "lp_http_request_duration_seconds_bucket" in metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -48,7 +49,7 @@ class Sleeps:
                            policy=RetryPolicy(attempts=4, base_delay_s=0.5, max_delay_s=4.0))
 
 
-def stored(sessions: sessionmaker[Session], provider: str | None = None) -> list[dict[str, object]]:
+def stored(sessions: sessionmaker[Session], provider: str | None = None) -> list[dict[str, Any]]:
     with sessions() as session:
         stmt = select(RawFeedback).order_by(RawFeedback.occurred_at.desc())
         if provider:
@@ -63,7 +64,7 @@ def cursor(sessions: sessionmaker[Session], name: str) -> PollCursor | None:
 
 def trustpilot(server: ProviderServer, **extra: object) -> SourceConfig:
     return SourceConfig(name="tp", kind="trustpilot", business_unit_id="46d6a890000064000500e0c3",
-                        base_url=server.url, api_key_env="LP_TEST_TRUSTPILOT_KEY", **extra)  # type: ignore[arg-type]
+                        base_url=server.url, api_key_env="LP_TEST_TRUSTPILOT_KEY", **extra)
 
 
 def script_trustpilot(server: ProviderServer, *first: Reply) -> None:

@@ -35,12 +35,12 @@ MAX_KEY_LENGTH = 200
 
 def _render(batch: bool) -> Any:
     def render(result: IntakeResult) -> tuple[int, dict[str, Any]]:
-        outcomes = result.feedback
+        # ``BatchOutcome`` / ``ItemOutcome`` as plain dicts: the outcomes were built by us, not read from input.
+        items = [{"id": o.id, "status": o.status} for o in result.feedback]
         if batch:
-            accepted = sum(o.status == "accepted" for o in outcomes)
-            body = BatchOutcome(items=outcomes, accepted=accepted, duplicates=len(outcomes) - accepted)
-            return 202, body.model_dump()
-        return 202, outcomes[0].model_dump()
+            accepted = sum(o["status"] == "accepted" for o in items)
+            return 202, {"items": items, "accepted": accepted, "duplicates": len(items) - accepted}
+        return 202, items[0]
 
     return render
 

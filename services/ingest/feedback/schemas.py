@@ -38,8 +38,14 @@ class CustomerIn(BaseModel):
         return CustomerRef.model_construct(id=self.id, email=self.email, handle=self.handle)
 
     def key(self) -> str | None:
-        """The partition key: id, else email, else handle."""
-        return self.ref().key()
+        """The partition key: id, else email, else handle (as ``CustomerRef.key``, without building one)."""
+        if self.id:
+            return f"id:{self.id}"
+        if self.email:
+            return f"email:{self.email.lower()}"
+        if self.handle:
+            return f"handle:{self.handle.lower()}"
+        return None
 
 ASKED_SOURCES = frozenset({FeedbackSource.SURVEY, FeedbackSource.SUPPORT, FeedbackSource.CRM})
 
@@ -91,7 +97,9 @@ class FeedbackCreate(BaseModel):
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackCreate:
-        if not self.text.strip() and not any(v is not None for v in self.scores.model_dump().values()):
+        scores = self.scores
+        if not self.text.strip() and scores.nps is None and scores.csat is None and scores.ces is None \
+                and scores.rating is None:
             raise ValueError("an item needs text or at least one score")
         return self
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from services.ingest.bulk import RowWriter, utc_json
+from services.ingest.bulk import RowWriter, stamp_for, utc_json
 from services.ingest.feedback.repository import RawFeedbackRepository
 from services.ingest.feedback.schemas import FeedbackCreate, ItemOutcome
 from services.ingest.ids import event_id as new_event_id
@@ -23,9 +23,14 @@ RAW_EVENT_TYPE = CONTRACT_BY_TOPIC[FEEDBACK_RAW].event_type
 RAW_EVENT = CloudEvent[FeedbackReceived]
 RAW_ROWS = RowWriter(cast(Table, RawFeedback.__table__), (
     "id", "provider", "external_id", "kind", "source", "event_id", "normalised", "original", "occurred_at",
-    "received_at"), json_columns=("normalised", "original"))
+    "received_at"), json_columns=("normalised", "original"), returning="id")
 OUTBOX_ROWS = RowWriter(cast(Table, OutboxMessage.__table__),
                         ("topic", "key", "event_id", "value", "created_at", "attempts"))
+_SERIALIZER = FeedbackCreate.__pydantic_serializer__
+_PAYLOAD_FIELDS = {"source", "provider", "text", "customer", "scores", "metadata"}
+"""The fields of ``FeedbackReceived`` an item carries as they are; the rest are set by ingest."""
+_ENVELOPE_HEAD = (f'{{"specversion":"1.0","source":{json.dumps(SOURCE)},"type":{json.dumps(RAW_EVENT_TYPE)},'
+                  '"datacontenttype":"application/json","id":"')
 
 
 def new_feedback_id() -> str:
@@ -51,46 +56,56 @@ def accept_feedback(
     """Store each new item with its outbox message; report duplicates with the id already stored.
 
     ``traceparent`` is one for all items or one per item. Only flushes: the caller commits, and answers
-    the client only after that commit.
+    the client only after that commit. Rows go in with one multi-row ``INSERT ... ON CONFLICT DO NOTHING``
+    per table; an item whose key another writer stored first is answered ``duplicate`` with that writer's id.
     """
     traces = [traceparent] * len(items) if isinstance(traceparent, str) else list(traceparent)
     repo = RawFeedbackRepository(session)
     received_at = utcnow()
-    keyed = [(item, dedupe_key(item), trace) for item, trace in zip(items, traces, strict=True)]
-    known = repo.existing_ids(key for _, key, _ in keyed)
+    stamp = stamp_for(session.get_bind().dialect.name)
+    received_stamp = stamp(received_at)
+    received_json = json.dumps(utc_json(received_at))
 
-    outcomes: list[ItemOutcome] = []
+    keys = [dedupe_key(item) for item in items]
+    first_of: dict[tuple[str, str], int] = {}
     rows: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
-    received_json = utc_json(received_at)
-    for item, key, trace in keyed:
-        if key in known:
-            outcomes.append(ItemOutcome(id=known[key], status="duplicate"))
+    ids: list[str] = []
+    for n, (item, key, trace) in enumerate(zip(items, keys, traces, strict=True)):
+        if key in first_of:
+            ids.append("")  # a repeat later in the same call: a duplicate of the first, settled below
             continue
+        first_of[key] = n
         feedback_id = new_feedback_id()
-        known[key] = feedback_id  # a repeat later in the same batch is a duplicate of this one
-        # The item was validated on the way in, so the payload is built without validating it again.
-        customer = item.customer.ref()
-        kind = item.resolved_kind()
+        ids.append(feedback_id)
+        kind = item.resolved_kind().value
         occurred_at = item.occurred_at or received_at
-        data = FeedbackReceived.model_construct(
-            feedback_id=feedback_id, kind=kind, source=item.source, provider=item.provider, external_id=key[1],
-            text=item.text, customer=customer, scores=item.scores, occurred_at=occurred_at,
-            received_at=received_at, metadata=item.metadata,
-        )
-        data_json = data.model_dump_json()
+        # The item was validated on the way in: the payload's JSON is spliced from the item's own JSON (one
+        # serialisation in Rust) and the fields ingest sets, instead of building and serialising a model.
+        data_json = (f'{{"feedback_id":"{feedback_id}","kind":"{kind}","external_id":{json.dumps(key[1])},'
+                     f'"occurred_at":{json.dumps(utc_json(occurred_at))},"received_at":{received_json},'
+                     ) + _SERIALIZER.to_json(item, include=_PAYLOAD_FIELDS).decode("utf-8")[1:]
         event_id = new_event_id()
-        envelope = {"specversion": "1.0", "id": event_id, "source": SOURCE, "type": RAW_EVENT_TYPE,
-                    "time": received_json, "subject": feedback_id, "datacontenttype": "application/json"}
-        if trace:
-            envelope["traceparent"] = trace
-        # The CloudEvent's JSON, built around the payload's JSON instead of serialising the payload twice.
-        value = (json.dumps(envelope)[:-1] + ', "data": ' + data_json + "}").encode("utf-8")
-        rows.append((feedback_id, item.provider, key[1], kind.value, item.source.value, event_id, data_json,
-                     item.model_dump_json(exclude_unset=True), occurred_at, received_at))
-        outbox.append((FEEDBACK_RAW, customer.key() or feedback_id, event_id, value, received_at, 0))
-        outcomes.append(ItemOutcome(id=feedback_id, status="accepted"))
-    if rows:
-        RAW_ROWS.insert(session, rows)
-        OUTBOX_ROWS.insert(session, outbox)
+        trace_part = f',"traceparent":"{trace}"' if trace else ""
+        value = (f'{_ENVELOPE_HEAD}{event_id}","time":{received_json},"subject":"{feedback_id}"{trace_part},'
+                 f'"data":{data_json}}}').encode()
+        rows.append((feedback_id, item.provider, key[1], kind, item.source.value, event_id, data_json,
+                     _SERIALIZER.to_json(item, exclude_unset=True).decode("utf-8"), stamp(occurred_at),
+                     received_stamp))
+        outbox.append((FEEDBACK_RAW, item.customer.key() or feedback_id, event_id, value, received_stamp, 0))
+    inserted = RAW_ROWS.insert_new(session, rows)
+    if len(inserted) < len(rows):
+        # Stored before (by an earlier call or another writer): answer with the id stored first.
+        known = repo.existing_ids(keys[first_of[key]] for key in first_of if ids[first_of[key]] not in inserted)
+        for key, n in first_of.items():
+            if ids[n] not in inserted:
+                ids[n] = known[key]
+        outbox = [o for o, r in zip(outbox, rows, strict=True) if r[0] in inserted]
+    OUTBOX_ROWS.insert(session, outbox)
+    outcomes: list[ItemOutcome] = []
+    for n, key in enumerate(keys):
+        first = first_of[key]
+        feedback_id = ids[first]
+        outcomes.append(ItemOutcome(id=feedback_id, status="accepted" if n == first and feedback_id in inserted
+                                    else "duplicate"))
     return outcomes

@@ -1,4 +1,5 @@
-"""The fetch worker: turns queued webhook envelopes into feedback by reading the provider's API.
+"""The fetch worker: turns queued webhook envelopes into feedback (or CRM customer events) by reading the
+provider's API.
 
 Why a durable queue rather than fetching inline: the webhook is answered as soon as its envelope is
 committed, so a slow or failing provider API never makes us drop or delay an accepted call; the worker
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +29,7 @@ from services.ingest.metrics import FETCH_QUEUE, FETCHES, record_rejection
 from services.ingest.provider_api import ProviderApi, ProviderApiError, RetryPolicy
 from services.ingest.settings import IngestSettings
 from services.ingest.webhooks.adapters import ProviderAdapter
-from shared.contracts import utcnow
+from shared.contracts import CustomerEvent, utcnow
 from shared.db import transaction
 from shared.observability.metrics import PIPELINE_ITEMS
 
@@ -45,6 +46,16 @@ class _Due:
 
 
 ApiFactory = Callable[[str], ProviderApi]
+
+
+@runtime_checkable
+class CustomerEventFetcher(Protocol):
+    """An adapter whose envelopes hold CRM changes (HubSpot deals) rather than survey responses."""
+
+    def fetch_customer_events(self, api: ProviderApi, envelope: dict[str, Any],
+                              settings: IngestSettings) -> list[CustomerEvent]:
+        """The customer events an envelope means, read from the provider's API."""
+        ...
 
 
 class FetchWorker:
@@ -80,9 +91,13 @@ class FetchWorker:
         self._wake.set()
 
     def close(self) -> None:
-        """Ask a running ``run`` to return after the envelope in hand (used at shutdown)."""
+        """Ask a running ``run`` to return after the envelope in hand (at shutdown, or when stepping down)."""
         self._closing = True
         self._wake.set()
+
+    def reopen(self) -> None:
+        """Let ``run`` work again after ``close`` (this process leads again)."""
+        self._closing = False
 
     def run_due(self) -> int:
         """Fetch every envelope that is due now (up to one batch); returns how many were tried."""
@@ -113,8 +128,13 @@ class FetchWorker:
         try:
             if adapter is None:
                 raise ProviderApiError(f"no adapter for {row.provider}", permanent=True)
+            events: list[CustomerEvent] = []
+            items = []
             with self._api_factory(row.provider) as api:
-                items = adapter.fetch(api, row.envelope, self._settings)
+                if isinstance(adapter, CustomerEventFetcher):
+                    events = adapter.fetch_customer_events(api, row.envelope, self._settings)
+                else:
+                    items = adapter.fetch(api, row.envelope, self._settings)
         except ProviderApiError as exc:
             self._failed(row, exc)
             return
@@ -123,8 +143,8 @@ class FetchWorker:
             return
         with transaction(self._sessions) as session:
             (result,) = accept_intake(session=session, units=[
-                Intake(traceparent=row.traceparent or "", feedback=items)
-            ]) if items else (None,)
+                Intake(traceparent=row.traceparent or "", feedback=items, customer_events=events)
+            ]) if items or events else (None,)
             pending = PendingFetchRepository(session).get(row.id)
             if pending is not None:
                 pending.status = "done"
@@ -133,9 +153,8 @@ class FetchWorker:
                 pending.last_error = None
         FETCHES.labels(row.provider, "done").inc()
         if result is not None:
-            accepted = sum(o.status == "accepted" for o in result.feedback)
-            PIPELINE_ITEMS.labels("ingest", "accepted").inc(accepted)
-            PIPELINE_ITEMS.labels("ingest", "duplicate").inc(len(result.feedback) - accepted)
+            PIPELINE_ITEMS.labels("ingest", "accepted").inc(result.accepted)
+            PIPELINE_ITEMS.labels("ingest", "duplicate").inc(result.duplicates)
         if self._on_commit is not None:
             self._on_commit()
 

@@ -1,9 +1,10 @@
 """Bulk import of CSV and JSONL exports: streamed, batched, deduplicated, resumable.
 
 The file is read as a stream of records (never loaded whole); every ``batch_size`` valid records are stored
-through the intake pipeline in one transaction together with a checkpoint (byte offset, line number and
-counts), so an interrupted import resumes exactly after the last committed batch. Rows that cannot be
-mapped or validated are rejected with their line number and reason; the rest go on.
+through the intake pipeline (its bulk path) in one transaction together with a checkpoint (byte offset, line
+number and counts), so an interrupted import resumes exactly after the last committed batch. Batches are
+committed in order on one background thread while the next batch is read and validated, one in flight at most.
+Rows that cannot be mapped or validated are rejected with their line number and reason; the rest go on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -203,7 +205,7 @@ def run_import(
         progress(checkpoint.byte_offset)
 
     trace = child_traceparent(None)
-    with open(path, "rb") as stream:
+    with open(path, "rb") as stream, _Committer(sessions, checkpoint, summary, trace) as committer:
         records, active = _open_records(stream, fmt, mapping, checkpoint, delimiter, encoding)
         batch: list[FeedbackCreate] = []
         last: _Record | None = None
@@ -217,17 +219,20 @@ def run_import(
             else:
                 _reject(summary, Rejection(record.line, reason or "invalid"), on_rejection, path)
             if len(batch) >= batch_size:
-                _commit(sessions, batch, record, checkpoint, summary, trace, finished=False)
+                committer.submit(batch, record, finished=False)
                 batch = []
                 batches += 1
                 if progress is not None:
                     progress(record.end_offset - reported)
                     reported = record.end_offset
                 if stop_after_batches is not None and batches >= stop_after_batches:
+                    committer.wait()
                     summary.lines = record.end_line
                     return summary
+        committer.wait()
         end = last or _Record(checkpoint.line_no, checkpoint.byte_offset, checkpoint.line_no, None)
-        _commit(sessions, batch, end, checkpoint, summary, trace, finished=True)
+        committer.submit(batch, end, finished=True)
+        committer.wait()
         if progress is not None:
             progress(max(0, size - reported))
         summary.lines = end.end_line
@@ -245,6 +250,8 @@ def _open_records(stream: IO[bytes], fmt: str, mapping: ImportMapping, checkpoin
         header = next(csv.reader(io.StringIO(first.decode(encoding, errors="replace")), delimiter=delimiter))
     except StopIteration:
         raise ImportError_("the CSV file is empty (no header line)") from None
+    except csv.Error as exc:
+        raise ImportError_(f"the CSV header line cannot be read: {exc}") from None
     try:
         active = mapping.for_header(header)
     except MappingError as exc:
@@ -278,8 +285,42 @@ def _reject(summary: ImportSummary, rejection: Rejection, on_rejection: Callable
     record_rejection("import", path.name, "invalid_row", rejection.reason, line=rejection.line)
 
 
+class _Committer:
+    """Commits batches in order on one thread, so that reading the next batch overlaps the database's work."""
+
+    def __init__(self, sessions: sessionmaker[Session], checkpoint: ImportCheckpoint, summary: ImportSummary,
+                 trace: str) -> None:
+        self._args = (sessions, checkpoint, summary, trace)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="import-commit")
+        self._pending: Future[None] | None = None
+
+    def submit(self, batch: list[FeedbackCreate], last: _Record, *, finished: bool) -> None:
+        """Commit ``batch`` with the checkpoint after ``last``, once the batch before it has committed."""
+        self.wait()
+        sessions, checkpoint, summary, trace = self._args
+        # The rejections counted so far belong to this batch's checkpoint; the reader goes on counting meanwhile.
+        self._pending = self._pool.submit(_commit, sessions, batch, last, checkpoint, summary, trace,
+                                          finished=finished, rejected=summary.rejected)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight; its failure is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Committer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def _commit(sessions: sessionmaker[Session], batch: list[FeedbackCreate], last: _Record, checkpoint: ImportCheckpoint,
-            summary: ImportSummary, trace: str, *, finished: bool) -> None:
+            summary: ImportSummary, trace: str, *, finished: bool, rejected: int) -> None:
     with transaction(sessions) as session:
         if batch:
             (result,) = accept_intake(session=session, units=[Intake(traceparent=trace, feedback=batch)])
@@ -288,7 +329,7 @@ def _commit(sessions: sessionmaker[Session], batch: list[FeedbackCreate], last: 
         checkpoint.byte_offset = last.end_offset
         checkpoint.line_no = last.end_line
         checkpoint.accepted, checkpoint.duplicates, checkpoint.rejected = (
-            summary.accepted, summary.duplicates, summary.rejected)
+            summary.accepted, summary.duplicates, rejected)
         checkpoint.updated_at = utcnow()
         checkpoint.finished_at = utcnow() if finished else None
         CheckpointRepository(session).save(checkpoint)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.ingest.feedback.repository import existing_by_key
@@ -20,12 +20,22 @@ class IdempotencyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def find(self, keys: Sequence[str]) -> dict[str, StoredResponse]:
-        """The kept answers for these keys."""
+    def find(self, keys: Sequence[str], *, kept_since: datetime) -> dict[str, StoredResponse]:
+        """The kept answers for these keys; answers kept before ``kept_since`` have expired and are removed."""
         if not keys:
             return {}
-        rows = self.session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(set(keys))))
+        wanted = set(keys)
+        # An expired key is a new key: drop its old answer first, so that the new one can take its place.
+        self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.key.in_(wanted),
+                                                          IdempotencyKey.created_at < kept_since))
+        rows = self.session.scalars(select(IdempotencyKey).where(IdempotencyKey.key.in_(wanted)))
         return {r.key: StoredResponse(r.request_hash, r.status_code, r.response) for r in rows}
+
+    def purge(self, *, kept_before: datetime, limit: int = 10_000) -> int:
+        """Remove up to ``limit`` answers kept before ``kept_before``; returns how many were removed."""
+        old = select(IdempotencyKey.key).where(IdempotencyKey.created_at < kept_before).limit(limit)
+        result = self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.key.in_(old.scalar_subquery())))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         """Keep answers (``key``, ``request_hash``, ``status_code``, ``response``, ``created_at``)."""

@@ -8,6 +8,7 @@ message; envelopes that still need their content fetched go to ``pending_fetches
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,11 +20,17 @@ from services.ingest.intake.repository import IdempotencyRepository, PendingFetc
 from services.ingest.intake.schemas import Intake, IntakeResult, StoredResponse
 from shared.contracts import utcnow
 
+DEFAULT_IDEMPOTENCY_TTL_S = 86_400.0
 
-def accept_intake(*, session: Session, units: Sequence[Intake]) -> list[IntakeResult]:
-    """Store every unit's records; one result per unit, in order. Only flushes: the caller commits."""
+
+def accept_intake(*, session: Session, units: Sequence[Intake],
+                  idempotency_ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S) -> list[IntakeResult]:
+    """Store every unit's records; one result per unit, in order. Only flushes: the caller commits.
+
+    An ``Idempotency-Key`` answered less than ``idempotency_ttl_s`` ago is replayed; an older one counts as new.
+    """
     results: list[IntakeResult] = [IntakeResult() for _ in units]
-    fresh = _settle_idempotency(session, units, results)
+    fresh = _settle_idempotency(session, units, results, idempotency_ttl_s)
 
     feedback_of = [(i, item) for i in fresh for item in units[i].feedback]
     if feedback_of:
@@ -53,10 +60,11 @@ def accept_intake(*, session: Session, units: Sequence[Intake]) -> list[IntakeRe
     return results
 
 
-def _settle_idempotency(session: Session, units: Sequence[Intake], results: list[IntakeResult]) -> list[int]:
+def _settle_idempotency(session: Session, units: Sequence[Intake], results: list[IntakeResult],
+                        ttl_s: float) -> list[int]:
     """Mark units whose key was answered before (or earlier in this group); return the units to process."""
     keyed = [u.idempotency.key for u in units if u.idempotency is not None]
-    stored = IdempotencyRepository(session).find(keyed)
+    stored = IdempotencyRepository(session).find(keyed, kept_since=utcnow() - timedelta(seconds=ttl_s))
     first_with_key: dict[str, int] = {}
     fresh: list[int] = []
     for i, unit in enumerate(units):

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.intake.schemas import Intake, IntakeResult
-from services.ingest.intake.service import accept_intake
+from services.ingest.intake.service import DEFAULT_IDEMPOTENCY_TTL_S, accept_intake
 from shared.db import transaction
 from shared.http import ServiceError
 
@@ -46,8 +46,10 @@ class IntakeWriter:
     """Commits intake units from any thread; ``accept`` awaits the commit from async code."""
 
     def __init__(self, *, sessions: sessionmaker[Session], max_group_items: int = 5000,
-                 on_commit: Callable[[], None] | None = None, gather_s: float = 0.002) -> None:
+                 on_commit: Callable[[], None] | None = None, gather_s: float = 0.002,
+                 idempotency_ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S) -> None:
         self._sessions = sessions
+        self._idempotency_ttl_s = idempotency_ttl_s
         self._max_group_items = max_group_items
         self._gather_s = gather_s
         self._on_commit = on_commit
@@ -115,7 +117,7 @@ class IntakeWriter:
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 with transaction(self._sessions) as session:
-                    return accept_intake(session=session, units=units)
+                    return accept_intake(session=session, units=units, idempotency_ttl_s=self._idempotency_ttl_s)
             except IntegrityError:
                 # Another writer (a replica, the importer, a poller) stored one of these keys between our
                 # check and our insert: look again, they are duplicates now.

@@ -53,9 +53,15 @@ class SourceConfig(BaseModel):
     max_pages: int = Field(10, ge=1, le=1000, description="Most pages one run reads (bounds a first backfill).")
     page_size: int | None = Field(None, ge=1, le=500)
     user_agent: str = "listening-path/0.1 (+https://listening-path.dev)"
-    # credentials, by environment variable name
+    # credentials, by environment variable name (or file path for keys)
     api_key_env: str | None = None
-    token_env: str | None = None
+    token_env: str | None = Field(None, description="A ready bearer token (when not minted from a key below).")
+    key_id: str | None = Field(None, description="App Store Connect API key id (the JWT's kid).")
+    issuer_id: str | None = Field(None, description="App Store Connect issuer id (the JWT's iss).")
+    private_key_file: str | None = Field(None, description="App Store Connect .p8 private key file.")
+    private_key_env: str | None = Field(None, description="Variable holding the .p8 private key (PEM).")
+    service_account_file: str | None = Field(None, description="Google service account JSON key file.")
+    service_account_env: str | None = Field(None, description="Variable holding the service account JSON key.")
     # what to read
     business_unit_id: str | None = None
     app_id: str | None = None
@@ -88,6 +94,10 @@ class SourceConfig(BaseModel):
             raise ValueError("a reddit source needs subreddit or search")
         if self.kind == "mastodon" and not (self.hashtag or self.account_id):
             raise ValueError("a mastodon source needs hashtag or account_id")
+        if (self.key_id or self.issuer_id or self.private_key_file or self.private_key_env) and not (
+                self.key_id and self.issuer_id and (self.private_key_file or self.private_key_env)):
+            raise ValueError("an App Store Connect key needs key_id, issuer_id and private_key_file or "
+                             "private_key_env")
         return self
 
     def secret(self, env_name: str | None) -> str | None:

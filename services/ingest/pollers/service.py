@@ -18,7 +18,7 @@ from services.ingest.pollers.config import SourceConfig
 from services.ingest.pollers.repository import CursorRepository
 from services.ingest.pollers.sources import PageRequest, source_for
 from services.ingest.provider_api import ProviderApi, ProviderApiError, RetryPolicy
-from services.ingest.webhooks.adapters.base import parse_time
+from services.ingest.webhooks.adapters.base import PayloadRejected, parse_time
 from shared.contracts import utcnow
 from shared.db import transaction
 from shared.observability.tracing import child_traceparent
@@ -62,13 +62,14 @@ def poll_once(config: SourceConfig, *, sessions: sessionmaker[Session], api_fact
     newest = parse_time(state.get("newest"))
     new_state = dict(state)
     items: list[FeedbackCreate] = []
-    request: PageRequest | None = source.first(state)
+    request: PageRequest | None = None
     try:
+        request = source.first(state)  # may mint a token: a refused key is this run's error, like a failed call
         with api_factory(config) as api:
             while request is not None and summary.pages < config.max_pages:
                 response = api.get(request.url, params=request.params, headers=request.headers)
                 summary.pages += 1
-                page = source.parse(response, state)
+                page = source.read(response, state)
                 summary.not_modified = page.not_modified
                 new_state.update(page.state)
                 summary.rejected.extend(page.rejected)
@@ -81,7 +82,7 @@ def poll_once(config: SourceConfig, *, sessions: sessionmaker[Session], api_fact
                 if reached_cursor:
                     break
                 request = page.next
-    except ProviderApiError as exc:
+    except (ProviderApiError, PayloadRejected) as exc:
         # Keep what was read (it dedupes) but not the cursor: older pages not yet read must be read next time.
         summary.error = str(exc)
         new_state = state

@@ -21,9 +21,21 @@ from urllib.parse import quote
 import feedparser  # type: ignore[import-untyped]
 
 from services.ingest.feedback.schemas import FeedbackCreate
+from services.ingest.pollers.auth import (
+    AppStoreConnectToken,
+    GoogleServiceAccountToken,
+    cached_token_source,
+    read_secret,
+)
 from services.ingest.pollers.config import SourceConfig
 from services.ingest.provider_api import ApiResponse
-from services.ingest.webhooks.adapters.base import PayloadRejected, build_feedback, parse_time
+from services.ingest.webhooks.adapters.base import (
+    SHAPE_ERRORS,
+    PayloadRejected,
+    build_feedback,
+    parse_time,
+    refused_unless_shaped,
+)
 
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
 
@@ -97,14 +109,23 @@ class PollSource:
         """Items of one response, and the next (older) page's request."""
         raise NotImplementedError
 
+    def read(self, response: ApiResponse, state: Mapping[str, Any]) -> Page:
+        """``parse``, with a page that is not the documented shape refused as ``PayloadRejected``."""
+        with refused_unless_shaped(f"a {self.kind} page"):
+            return self.parse(response, state)
+
     # -- shared -----------------------------------------------------------------------------------------------
     def headers(self) -> dict[str, str]:
         """Headers every request carries (user agent, bearer token when configured)."""
         headers = {"User-Agent": self.config.user_agent, "Accept": "application/json"}
-        token = self.config.secret(self.config.token_env)
+        token = self.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
+
+    def bearer_token(self) -> str | None:
+        """The bearer token: minted from a key where the source supports it, else ``token_env``'s value."""
+        return self.config.secret(self.config.token_env)
 
     def item(self, doc: dict[str, Any], rejected: list[tuple[str, str]]) -> FeedbackCreate | None:
         """Validate one normalised item; a bad entry is noted and skipped, never fatal for the run."""
@@ -128,7 +149,7 @@ class PollSource:
                 continue
             try:
                 doc = mapper(entry)
-            except (KeyError, TypeError, ValueError) as exc:
+            except SHAPE_ERRORS as exc:
                 rejected.append((str(entry.get("id", "?")), f"{type(exc).__name__}: {exc}"))
                 continue
             if doc is not None:
@@ -182,6 +203,15 @@ class AppStoreSource(PollSource):
     kind: ClassVar[str] = "appstore"
     default_base: ClassVar[str] = "https://api.appstoreconnect.apple.com"
 
+    def bearer_token(self) -> str | None:
+        config = self.config
+        if not (config.key_id and config.issuer_id):
+            return super().bearer_token()
+        pem = read_secret(file=config.private_key_file, env=config.private_key_env, what="App Store Connect key")
+        key = ("appstore", config.name, config.key_id, config.issuer_id, hashlib.sha256(pem.encode()).hexdigest())
+        return cached_token_source(key, lambda: AppStoreConnectToken(config.key_id or "", config.issuer_id or "",
+                                                                     pem)).token()
+
     def first(self, state: Mapping[str, Any]) -> PageRequest:
         params = {"sort": "-createdDate", "limit": self.config.page_size or 200}
         return PageRequest(f"{self.base}/v1/apps/{self.config.app_id}/customerReviews", params, self.headers())
@@ -210,6 +240,15 @@ class GooglePlaySource(PollSource):
 
     kind: ClassVar[str] = "googleplay"
     default_base: ClassVar[str] = "https://androidpublisher.googleapis.com"
+
+    def bearer_token(self) -> str | None:
+        config = self.config
+        if not (config.service_account_file or config.service_account_env):
+            return super().bearer_token()
+        text = read_secret(file=config.service_account_file, env=config.service_account_env,
+                           what="Google service account key")
+        key = ("googleplay", config.name, hashlib.sha256(text.encode()).hexdigest())
+        return cached_token_source(key, lambda: GoogleServiceAccountToken.from_json(text)).token()
 
     def first(self, state: Mapping[str, Any]) -> PageRequest:
         return PageRequest(
@@ -356,8 +395,9 @@ class FeedSource(PollSource):
         title = html_text(entry.get("title", "") or "")
         link = entry.get("link")
         identity = entry.get("id") or link or hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
-        when = entry.get("published") or entry.get("updated")
-        parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+        # dict.get: FeedParserDict maps a missing "updated*" onto "published*" with a DeprecationWarning.
+        when = dict.get(entry, "published") or dict.get(entry, "updated")
+        parsed = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
         stamp = datetime(*parsed[:6]).replace(tzinfo=UTC) if parsed else parse_time(when)
         return {
             "external_id": str(identity)[:200],

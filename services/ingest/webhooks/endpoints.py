@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.ingest.deps import RuntimeDep
@@ -17,6 +17,8 @@ from shared.http import NotFound
 from shared.observability.tracing import child_traceparent
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+ProviderName = Annotated[str, Path(description="A provider name; any other is 404 unknown_provider.",
+                                   json_schema_extra={"enum": sorted(ADAPTERS)})]
 
 
 def _adapter(provider: str) -> ProviderAdapter:
@@ -28,8 +30,10 @@ def _adapter(provider: str) -> ProviderAdapter:
     return adapter
 
 
-@router.head("/{provider}", summary="Reachability check (SurveyMonkey checks a URL before subscribing it)")
-async def webhook_head(provider: str) -> Response:
+@router.head("/{provider}", summary="Reachability check (SurveyMonkey checks a URL before subscribing it)",
+             response_class=Response, responses={200: {"description": "The provider exists (no body)"},
+                                                 404: {"description": "Unknown provider"}})
+async def webhook_head(provider: ProviderName) -> Response:
     _adapter(provider)
     return Response(status_code=200)
 
@@ -49,9 +53,13 @@ async def webhook_head(provider: str) -> Response:
     responses={401: {"description": "Signature missing, wrong or stale, or the provider is not configured"},
                404: {"description": "Unknown provider"}, 413: {"description": "Body or batch too large"},
                422: {"description": "Signed but not understood"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"description": "The provider's JSON document, as it sends it."}},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object", "description": "Qualtrics envelopes."}},
+    }}},
 )
 async def receive(
-    provider: str,
+    provider: ProviderName,
     request: Request,
     runtime: RuntimeDep,
     traceparent: Annotated[str | None, Header()] = None,

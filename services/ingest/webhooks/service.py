@@ -32,7 +32,7 @@ async def receive_webhook(
         code = "webhook_not_configured" if exc.reason == "not_configured" else exc.reason
         raise Unauthorized(exc.message, code=code) from None
     try:
-        normalised = adapter.normalise(adapter.parse(request.body, content_type), settings)
+        normalised = adapter.read(request.body, content_type, settings)
     except PayloadRejected as exc:
         record_rejection("webhook", provider, exc.reason, exc.message)
         raise PayloadInvalid(exc.message, code=exc.reason) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -121,10 +122,14 @@ def verify(
 def _parse_timestamp(value: str, fmt: str) -> float:
     try:
         if fmt == "unix_ms":
-            return int(value) / 1000.0
-        if fmt == "unix_s":
-            return float(value)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+            seconds = int(value) / 1000.0
+        elif fmt == "unix_s":
+            seconds = float(value)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            seconds = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     except (ValueError, OverflowError) as exc:
         raise SignatureRejected("bad_timestamp", f"the signed timestamp {value[:40]!r} cannot be read") from exc
+    if not math.isfinite(seconds):  # "nan" would pass any window comparison
+        raise SignatureRejected("bad_timestamp", f"the signed timestamp {value[:40]!r} is not a finite number")
+    return seconds

@@ -15,10 +15,12 @@ Adapters hold no state and do no I/O except in ``fetch``; the pipeline stores wh
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from functools import wraps
+from typing import Any, ClassVar, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import SecretStr, ValidationError
@@ -30,6 +32,9 @@ from services.ingest.provider_api import ProviderApi
 from services.ingest.settings import IngestSettings
 from services.ingest.webhooks.signatures import SignatureScheme
 from shared.contracts import CustomerEvent
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class PayloadRejected(Exception):
@@ -52,6 +57,41 @@ class Normalised:
     """Why nothing was taken from the call (an event type we do not ingest), when that is the case."""
 
 
+SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
+"""What navigating an untrusted document raises when it is not the documented shape (a list where an object
+was expected, a missing key, an id that is itself an object ...)."""
+
+
+@contextmanager
+def refused_unless_shaped(what: str) -> Iterator[None]:
+    """Turn a shape error while mapping an untrusted document into ``PayloadRejected('unexpected_shape')``.
+
+    Mappers read provider documents with plain dict navigation; this one boundary makes any document they
+    cannot navigate a refusal with a reason (a 4xx, a parked fetch, a poll error) instead of a crash.
+    """
+    try:
+        yield
+    except PayloadRejected:
+        raise
+    except SHAPE_ERRORS as exc:
+        raise PayloadRejected("unexpected_shape",
+                              f"{what} does not have the documented shape ({type(exc).__name__}: {exc})"[:500]) from exc
+
+
+def shaped(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: the function maps an untrusted document, behind ``refused_unless_shaped(what)``."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @wraps(function)
+        def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            with refused_unless_shaped(what):
+                return function(*args, **kwargs)
+
+        return mapped
+
+    return decorate
+
+
 class ProviderAdapter:
     """Base of every webhook adapter; subclasses set ``name`` and ``scheme`` and override what they need."""
 
@@ -70,6 +110,11 @@ class ProviderAdapter:
     def normalise(self, payload: Any, settings: IngestSettings) -> Normalised:
         """Map the provider's document onto normalised records."""
         raise NotImplementedError
+
+    def read(self, body: bytes, content_type: str, settings: IngestSettings) -> Normalised:
+        """``parse`` then ``normalise``: normalised records, or ``PayloadRejected`` with the reason."""
+        with refused_unless_shaped(f"the {self.name} webhook body"):
+            return self.normalise(self.parse(body, content_type), settings)
 
     def fetch(self, api: ProviderApi, envelope: dict[str, Any], settings: IngestSettings) -> list[FeedbackCreate]:
         """Get the content an envelope points at (envelope providers only)."""
@@ -97,6 +142,8 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadRejected("invalid_json", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PayloadRejected("json_too_deep", "the JSON body is nested too deeply") from exc
 
 
 def parse_form(body: bytes) -> dict[str, str]:

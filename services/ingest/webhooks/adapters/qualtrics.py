@@ -28,6 +28,7 @@ from services.ingest.webhooks.adapters.base import (
     score_kind,
     score_value,
     secret_bytes,
+    shaped,
     survey_items,
 )
 from services.ingest.webhooks.signatures import SignatureScheme
@@ -72,6 +73,7 @@ class QualtricsAdapter(ProviderAdapter):
         body = api.get(url, headers={"X-API-TOKEN": token.get_secret_value()}).json()
         return self.map_response(body.get("result") or {}, envelope, settings)
 
+    @shaped("a Qualtrics response")
     def map_response(self, result: dict[str, Any], envelope: dict[str, Any],
                      settings: IngestSettings) -> list[FeedbackCreate]:
         """A single-response ``result`` → feedback items."""

@@ -26,6 +26,7 @@ from services.ingest.webhooks.adapters.base import (
     require_mapping,
     score_kind,
     score_value,
+    shaped,
     survey_items,
 )
 from services.ingest.webhooks.signatures import SignatureScheme, body_only
@@ -70,6 +71,7 @@ class SurveyMonkeyAdapter(ProviderAdapter):
         survey = api.get(f"{base}/v3/surveys/{survey_id}/details", headers=headers).json()
         return self.map_response(response, survey, settings)
 
+    @shaped("a SurveyMonkey response")
     def map_response(self, response: dict[str, Any], survey: dict[str, Any],
                      settings: IngestSettings) -> list[FeedbackCreate]:
         """A response (``/details``) with its survey's structure → feedback items."""
