@@ -1,47 +1,81 @@
 """Reporting benchmark: latency of the overview, stage and search endpoints under concurrent load.
 
-Fills a story store with N feedback items (default 1,000,000) and their rollups, starts the reporting
-service as its own process (`listening-path serve reporting`), then for each endpoint runs C concurrent
-clients for D seconds and prints requests/s and p50/p99 latency. Baseline in the same run: `/healthz`,
-which does no work, under the same load (the HTTP floor on this machine).
+Fills a story store with N feedback items (default 1,000,000), their rollup rows (with the example voices
+journey keeps), the full-text index (kept by the store itself: triggers on SQLite, a generated column on
+PostgreSQL) and customers with CRM events and state changes (one per 20 items), starts the reporting service
+as its own process (`listening-path serve reporting`), then for each endpoint runs C concurrent clients for
+D seconds and prints requests/s and p50/p99 latency — with the report cache off (every request computes)
+and on (the default 10 s). Baseline in the same run: `/healthz`, which does no work, under the same load
+(the HTTP floor on this machine); and with `--baseline-code DIR` (a checkout of an earlier commit, e.g. made
+with `git worktree add DIR COMMIT`), that code's reporting service on the same data.
 
-    python bench/reporting.py [--items 1000000] [--concurrency 8] [--seconds 10] [--database-url URL]
+Seeding 1M items takes minutes: `--data-dir DIR` (SQLite) or `--database-url URL` (PostgreSQL) keep the store,
+and a later run with the same option and `--items` reuses it instead of seeding again.
+
+    python bench/reporting.py [--items 1000000] [--concurrency 8] [--seconds 10]
+                              [--data-dir DIR | --database-url URL] [--baseline-code DIR] [--cache off,on]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy import func, insert, select
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from journey import fill  # noqa: E402  (bench/journey.py: bulk-loads items and their rollup rows)
+from journey import DAYS, PHRASES, STAGES, START, stored_row  # noqa: E402  (bench/journey.py: the item shape)
 
 from services.catalog import SERVICES  # noqa: E402
 from services.cli.migrate import upgrade_schemas  # noqa: E402
 from services.cli.stack import ServiceProcess, child_env  # noqa: E402
+from services.journey.metrics import SENTIMENT_SCALE  # noqa: E402
+from services.journey.models import (  # noqa: E402
+    Customer,
+    CustomerEventRecord,
+    FeedbackItem,
+    StageDay,
+    StageDayPhrase,
+    StateChange,
+)
 from shared.bus import free_port  # noqa: E402
+from shared.db import create_db_engine  # noqa: E402
 from shared.settings import ServiceSettings  # noqa: E402
 
 KEY = "bench-reporting-key-0123456789abcdef"
-ENDPOINTS = {
+PERIOD: dict[str, object] = {"since": "2026-06-01", "until": "2026-06-28"}
+ENDPOINTS: dict[str, tuple[str, dict[str, object]]] = {
     "healthz (baseline)": ("/healthz", {}),
-    "overview": ("/v1/overview", {"since": "2026-06-01", "until": "2026-06-28"}),
-    "stages": ("/v1/stages", {"since": "2026-06-01", "until": "2026-06-28"}),
-    "search": ("/v1/feedback", {"q": "invoice total", "stage": "renew", "since": "2026-06-01",
-                                "until": "2026-06-28", "limit": 50}),
+    "overview": ("/v1/overview", PERIOD),
+    "overview, Paris days": ("/v1/overview", {**PERIOD, "tz": "Europe/Paris"}),
+    "overview, latest": ("/v1/overview", {}),  # the default: the 28 days up to the newest day with data
+    "stages": ("/v1/stages", PERIOD),
+    "stages, Paris days": ("/v1/stages", {**PERIOD, "tz": "Europe/Paris"}),
+    "search": ("/v1/feedback", {"q": "invoice total", "stage": "renew", **PERIOD, "limit": 50}),
+    "search, newest": ("/v1/feedback", {"q": "invoice total", "stage": "renew", **PERIOD, "limit": 50,
+                                        "sort": "newest"}),
     "search, all time": ("/v1/feedback", {"q": "invoice total", "limit": 50}),
+    "search, all, newest": ("/v1/feedback", {"q": "invoice total", "limit": 50, "sort": "newest"}),
+    "search, one match": ("/v1/feedback", {"q": "voice 123457", "limit": 50}),
 }
+LABELS = ("negative", "neutral", "positive")
+ITEMS_PER_CUSTOMER = 20
 
 
 def load(url: str, params: dict[str, object], concurrency: int, seconds: float) -> tuple[float, list[float], int]:
@@ -53,7 +87,7 @@ def load(url: str, params: dict[str, object], concurrency: int, seconds: float) 
 
     def client() -> None:
         nonlocal errors
-        with httpx.Client(headers={"X-API-Key": KEY}, timeout=30) as http:
+        with httpx.Client(headers={"X-API-Key": KEY}, timeout=60) as http:
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
                 response = http.get(url, params=params)  # type: ignore[arg-type]
@@ -76,40 +110,181 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+class _Examples:
+    """The example voices journey keeps per rollup row: most negative (score, id) and newest (time, id)."""
+
+    def __init__(self) -> None:
+        self.worst: tuple[float, str] | None = None
+        self.newest: tuple[datetime, str] | None = None
+
+    def offer(self, fid: str, score: float, at: datetime) -> None:
+        self.worst = min(self.worst, (score, fid)) if self.worst else (score, fid)
+        self.newest = max(self.newest, (at, fid)) if self.newest else (at, fid)
+
+    def columns(self) -> dict[str, Any]:
+        assert self.worst is not None
+        assert self.newest is not None
+        return {"worst_id": self.worst[1], "worst_score": self.worst[0], "newest_id": self.newest[1],
+                "newest_at": self.newest[0]}
+
+
+def seed(url: str, items: int, rng: random.Random) -> None:
+    """Items, rollups (with examples), customers, CRM events and state changes into a migrated, empty store."""
+    engine = create_db_engine(url)
+    customers = max(1, items // ITEMS_PER_CUSTOMER)
+    days: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    day_examples: dict[tuple[date, str], _Examples] = defaultdict(_Examples)
+    phrases: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    phrase_examples: dict[tuple[date, str, str], _Examples] = defaultdict(_Examples)
+    batch: list[dict[str, object]] = []
+    with engine.begin() as conn:
+        for n in range(items):
+            when = START + timedelta(seconds=rng.randrange(DAYS * 86400), microseconds=rng.randrange(1_000_000))
+            stage = rng.choice(STAGES)
+            label = rng.choice(LABELS)
+            score = round(rng.uniform(-1, 1), 6)
+            ph = rng.sample(PHRASES, 2)
+            fid = f"f{n}"
+            row = stored_row(fid, text=f"voice {n} about {ph[0]}", stage=stage, label=label, score=score, nps=None,
+                             phrases=ph, when=when)
+            row["customer_id"] = f"cu_{rng.randrange(customers)}"
+            batch.append(row)
+            key = (when.date(), stage)
+            d = days[key]
+            d[0] += 1
+            d[LABELS.index(label) + 1] += 1
+            d[4] += round(score * SENTIMENT_SCALE)
+            day_examples[key].offer(fid, score, when)
+            for p in ph:
+                phrases[(*key, p)][0] += 1
+                phrases[(*key, p)][1] += label == "negative"
+                phrase_examples[(*key, p)].offer(fid, score, when)
+            if len(batch) >= 5000:
+                conn.execute(insert(FeedbackItem), batch)
+                batch.clear()
+        if batch:
+            conn.execute(insert(FeedbackItem), batch)
+        conn.execute(insert(StageDay), [
+            {"day": day, "stage_id": stage, "volume": vol, "negative": neg, "neutral": neu, "positive": pos,
+             "sentiment_points": pts, **day_examples[(day, stage)].columns()}
+            for (day, stage), (vol, neg, neu, pos, pts) in days.items()])
+        conn.execute(insert(StageDayPhrase), [
+            {"day": day, "stage_id": stage, "phrase": p, "count": c, "negative": neg,
+             **phrase_examples[(day, stage, p)].columns()}
+            for (day, stage, p), (c, neg) in phrases.items()])
+        _seed_customers(conn, customers, rng)
+    engine.dispose()
+
+
+def _seed_customers(conn: Any, customers: int, rng: random.Random) -> None:
+    """Customers created over the first months; some become at risk later, some of those are lost."""
+    rows: list[dict[str, object]] = []
+    events: list[dict[str, object]] = []
+    changes: list[dict[str, object]] = []
+    end = START + timedelta(days=DAYS)
+    for c in range(customers):
+        created = START + timedelta(seconds=rng.randrange(DAYS // 2 * 86400))
+        value = float(rng.choice((1000, 5000, 20000)))
+        cid = f"cu_{c}"
+        events.append({"event_id": f"ev_{c}", "customer_id": cid, "kind": "created", "provider": "bench",
+                       "external_id": f"c{c}", "value": value, "value_delta": value, "segment": None,
+                       "occurred_at": created})
+        history: list[tuple[datetime, str | None, str]] = [(created, None, "stable")]
+        if rng.random() < 0.3:
+            risk = created + (end - created) * rng.random()
+            history.append((risk, "stable", "at_risk"))
+            if rng.random() < 0.3:
+                history.append((risk + (end - risk) * rng.random(), "at_risk", "lost"))
+        for seq, (at, before, after) in enumerate(history):
+            changes.append({"customer_id": cid, "seq": seq, "at": at, "from_state": before, "to_state": after,
+                            "value": value, "last_negative_stage": rng.choice(STAGES) if after == "lost" else None})
+        state = history[-1][2]
+        rows.append({"id": cid, "display_name": f"B-{c}", "merged_into": None, "first_seen_at": created,
+                     "last_touch_at": history[-1][0], "segment": rng.choice(("smb", "mid-market", "enterprise")),
+                     "value": 0.0 if state == "lost" else value, "currency": "EUR", "owner": None, "state": state,
+                     "health": 60, "reasons": [], "nps_latest": None, "nps_category": None, "sentiment_trend": None,
+                     "touchpoints": len(history)})
+    for table, data in ((Customer, rows), (CustomerEventRecord, events), (StateChange, changes)):
+        for i in range(0, len(data), 5000):
+            conn.execute(insert(table), data[i:i + 5000])
+
+
+@contextmanager
+def store(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(journey URL, data dir, environment for the service) of a seeded store, reused when it has the items."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        settings = ServiceSettings(data_dir=data_dir, database_url=args.database_url)
+        upgrade_schemas(settings, ["journey", "reporting"])
+        url = settings.database_url_for("journey")
+        engine = create_db_engine(url)
+        with engine.connect() as conn:
+            have = conn.scalar(select(func.count()).select_from(FeedbackItem))
+        engine.dispose()
+        if have == args.items:
+            print(f"reusing the store with {have:,} items ({url.split(':')[0]})")
+        elif have:
+            raise SystemExit(f"the store holds {have:,} items, not {args.items:,}: use another --data-dir or database")
+        else:
+            started = time.perf_counter()
+            seed(url, args.items, random.Random(args.items))
+            if url.startswith("postgresql"):  # what autovacuum would do soon after a load this size
+                analyze = create_db_engine(url, isolation_level="AUTOCOMMIT")
+                with analyze.connect() as conn:
+                    conn.exec_driver_sql("VACUUM ANALYZE")
+                analyze.dispose()
+            print(f"stored {args.items:,} items, {args.items // ITEMS_PER_CUSTOMER:,} customers in "
+                  f"{time.perf_counter() - started:.0f} s ({url.split(':')[0]})")
+        env = {"LP_DATA_DIR": str(data_dir), **({"DATABASE_URL": args.database_url} if args.database_url else {})}
+        yield url, str(data_dir), env
+
+
+def run_service(label: str, env: dict[str, str], args: argparse.Namespace, log: Path) -> None:
+    """Start reporting with ``env`` and measure every endpoint."""
+    proc = ServiceProcess(SERVICES["reporting"], env=child_env(env), port=free_port(), log_file=log)
+    proc.start()
+    try:
+        proc.wait_ready()
+        print(f"\n{label}; {args.concurrency} concurrent clients, {args.seconds:.0f} s per endpoint")
+        print(f"{'endpoint':<22} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+        for name, (path, params) in ENDPOINTS.items():
+            load(proc.url + path, params, 2, 1.0)  # warm up
+            rate, latencies, errors = load(proc.url + path, params, args.concurrency, args.seconds)
+            print(f"{name:<22} {rate:>8.1f} {statistics.median(latencies):>9.1f} "
+                  f"{pct(latencies, 99):>9.1f} {errors:>7}", flush=True)
+    finally:
+        proc.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temp directory")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite files in --data-dir)")
+    parser.add_argument("--data-dir", default=None, help="keep (and reuse) the SQLite store here")
+    parser.add_argument("--baseline-code", default=None, help="a checkout of an earlier commit to measure too")
+    parser.add_argument("--cache", default="off,on", help="report cache modes to run: off, on, or both")
+    parser.add_argument("--baseline-cache", default="off", help="report cache modes for --baseline-code")
+    parser.add_argument("--seed-only", action="store_true", help="fill the store and stop")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = ServiceSettings(data_dir=Path(tmp), database_url=args.database_url)
-        upgrade_schemas(settings, ["journey", "reporting"])
-        url = settings.database_url_for("journey")
-        started = time.perf_counter()
-        for upto in range(200_000, args.items + 200_000, 200_000):  # in steps, to bound memory
-            fill(url, min(upto, args.items), upto - 200_000, random.Random(upto))
-        print(f"stored {args.items:,} items in {time.perf_counter() - started:.0f} s ({url.split(':')[0]})")
-        for label, cache_s in (("report cache off: every request computes", "0"),
-                               ("report cache on (LP_REPORT_CACHE_S=10, the default)", "10")):
-            env = child_env({"LP_API_KEY": KEY, "LP_DATA_DIR": tmp, "LP_LOG_LEVEL": "WARNING",
-                             "LP_RATE_LIMIT": "1000000/minute", "LP_REPORT_CACHE_S": cache_s,
-                             **({"DATABASE_URL": args.database_url} if args.database_url else {})})
-            proc = ServiceProcess(SERVICES["reporting"], env=env, port=free_port(),
-                                  log_file=Path(tmp) / "reporting.log")
-            proc.start()
-            try:
-                proc.wait_ready()
-                print(f"\n{label}; {args.concurrency} concurrent clients, {args.seconds:.0f} s per endpoint")
-                print(f"{'endpoint':<20} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
-                for name, (path, params) in ENDPOINTS.items():
-                    load(proc.url + path, params, 2, 1.0)  # warm up
-                    rate, latencies, errors = load(proc.url + path, params, args.concurrency, args.seconds)
-                    print(f"{name:<20} {rate:>8.1f} {statistics.median(latencies):>9.1f} "
-                          f"{pct(latencies, 99):>9.1f} {errors:>7}")
-            finally:
-                proc.stop()
+    with store(args) as (_url, data_dir, env):
+        if args.seed_only:
+            return
+        base = {"LP_API_KEY": KEY, "LP_LOG_LEVEL": "WARNING", "LP_RATE_LIMIT": "1000000/minute", **env}
+        codes = [("this code", None, args.cache)] + ([(f"baseline code ({args.baseline_code}; it ignores tz and sort)",
+                                                        args.baseline_code, args.baseline_cache)]
+                                                      if args.baseline_code else [])
+        for code_label, path, modes in codes:
+            # PYTHONSAFEPATH: `python -m` would otherwise put the working directory (this code) first on sys.path.
+            extra = {"PYTHONPATH": os.pathsep.join(filter(None, [path, os.environ.get("PYTHONPATH")])),
+                     "PYTHONSAFEPATH": "1"} if path else {}
+            for mode in filter(None, modes.split(",")):
+                cache_s, what = ("0", "report cache off: every request computes") if mode == "off" else (
+                    "10", "report cache on (LP_REPORT_CACHE_S=10, the default)")
+                run_service(f"{code_label}, {what}", {**base, **extra, "LP_REPORT_CACHE_S": cache_s}, args,
+                            Path(data_dir) / "reporting-bench.log")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,14 @@ Everything here is a projection of the events journey consumed, so it can be
 rebuilt by replaying them (``listening-path journey rebuild``). Rollups
 (``stage_days``, ``experience_days``, ``stage_day_phrases``) are kept up to
 date as items arrive, so summaries read a few rows per day rather than
-scanning items. Emails are stored only as keyed hashes.
+scanning items; stage and phrase rollups also name example voices, read by
+primary key. Emails are stored only as keyed hashes.
+
+Full-text search over ``feedback_items.text`` is an index the migrations keep
+(revision 0003), outside these models because it differs by backend: on
+SQLite the FTS5 table ``feedback_search`` (external content, kept in step by
+triggers), on PostgreSQL the generated ``tsvector`` column ``search_vector``
+with a GIN index. ``services/reporting/feedback/search.py`` queries both.
 """
 
 from __future__ import annotations
@@ -54,7 +61,10 @@ class Customer(StoryBase):
     """One customer, as the whole company sees them, with their current state as an asset."""
 
     __tablename__ = "customers"
-    __table_args__ = (Index("ix_customers_state_value", "state", "value"),)
+    __table_args__ = (
+        Index("ix_customers_state_value", "state", "value"),
+        Index("ix_customers_state_alive", "state", "merged_into", "first_seen_at", "value"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(200), doc="Company id or handle; never an email.")
@@ -124,7 +134,10 @@ class StateChange(StoryBase):
     """A customer's asset state changed at a touchpoint (the history behind the ledger)."""
 
     __tablename__ = "customer_state_changes"
-    __table_args__ = (Index("ix_customer_state_changes_at", "at"),)
+    __table_args__ = (
+        Index("ix_customer_state_changes_at", "at"),
+        Index("ix_customer_state_changes_at_first", "at", "customer_id", "seq", "from_state"),
+    )
 
     customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -201,7 +214,23 @@ COUNTER_COLUMNS = (
 )
 
 
-class StageDay(RollupCounts, StoryBase):
+class RollupExamples:
+    """Two example voices of a rollup row, chosen so the choice does not depend on arrival order.
+
+    ``worst``: the lowest sentiment score (ties: the smallest feedback id); ``newest``: the latest
+    ``occurred_at`` (ties: the largest feedback id). Reporting reads their text by primary key.
+    """
+
+    worst_id: Mapped[str | None] = mapped_column(String(40))
+    worst_score: Mapped[float | None] = mapped_column(Float)
+    newest_id: Mapped[str | None] = mapped_column(String(40))
+    newest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+EXAMPLE_COLUMNS = ("worst_id", "worst_score", "newest_id", "newest_at")
+
+
+class StageDay(RollupCounts, RollupExamples, StoryBase):
     """Per day (UTC) and stage."""
 
     __tablename__ = "stage_days"
@@ -219,8 +248,8 @@ class ExperienceDay(RollupCounts, StoryBase):
     experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class StageDayPhrase(StoryBase):
-    """How often a key phrase was said, per day and stage."""
+class StageDayPhrase(RollupExamples, StoryBase):
+    """How often a key phrase was said, per day and stage, with two voices that said it."""
 
     __tablename__ = "stage_day_phrases"
 

@@ -32,6 +32,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         "customers as assets, the asset ledger and alerts. "
         "Authenticate with `X-API-Key` or `Authorization: Bearer`.",
         start=lambda: ReportingRuntime.start(settings),
+        error_statuses=(400, 403, 429),
     )
     app.add_middleware(ETagMiddleware)
     app.mount("/room/static", StaticFiles(directory=STATIC), name="room-static")

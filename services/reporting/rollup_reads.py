@@ -1,67 +1,288 @@
-"""Sums of the rollups over a period: a few rows per day and key, never a scan of items."""
+"""Counters over periods and trend buckets, from the per-day rollups: never a scan of all items.
+
+Rollups are kept per UTC day. A bucket (a span of instants: a period or a trend window in the caller's
+time zone) is summed from the rollup rows of the UTC days it covers; where its ends cut through a UTC day
+(time zones other than UTC), the day is taken from the rollup when the bucket covers most of it, less the
+voices of the hours it does not cover, and otherwise from its voices. Voices are read from ``feedback_items``
+through the ``occurred_at`` index and counted with the same definition (``Counts.of_item``). Each bucket is
+thus exact in any time zone, and reads at most 12 hours of voices per bucket edge (2 for Paris, 5 for New
+York).
+
+A segment narrows everything to the voices of its customers; rollups are not kept per segment, so that path
+counts the segment's voices from ``feedback_items`` (through the ``customer_id`` index).
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import date, timedelta
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.journey.metrics import Counts
-from services.journey.models import COUNTER_COLUMNS, ExperienceDay, FeedbackItem, StageDay, StageDayPhrase
-from services.reporting.periods import Period
+from services.journey.models import (
+    COUNTER_COLUMNS,
+    UNSTAGED,
+    Customer,
+    ExperienceDay,
+    FeedbackItem,
+    StageDay,
+    StageDayPhrase,
+)
+from services.reporting.periods import Period, Span
+
+Dimension = Literal["stage", "experience"]
 
 
-def _totals(session: Session, model: Any, key: Any, period: Period) -> dict[str, Counts]:
-    stmt = (select(key, *(func.sum(getattr(model, c)) for c in COUNTER_COLUMNS))
-            .where(model.day >= period.since, model.day <= period.until).group_by(key))
-    return {row[0]: Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[1:], strict=True)})
-            for row in session.execute(stmt)}
+def segment_customers(segment: str) -> Any:
+    """Customer ids in a segment (by the surviving customer's segment), with the ids merged into them."""
+    roots = select(Customer.id).where(Customer.segment == segment, Customer.merged_into.is_(None))
+    return select(Customer.id).where(or_(Customer.id.in_(roots), Customer.merged_into.in_(roots)))
 
 
-def stage_totals(session: Session, period: Period) -> dict[str, Counts]:
+@dataclass(frozen=True)
+class _Split:
+    """A bucket as whole UTC days (``first``..``last``, possibly none) plus voices to add (+1) or take away (-1):
+    a UTC day the bucket covers for more than half is taken whole from the rollup, less the hours it does not
+    cover; a day it covers for half or less is read from the items. Items read are at most 12 hours per edge."""
+
+    first: date | None
+    last: date | None
+    items: tuple[tuple[Span, int], ...]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _split(span: Span) -> _Split:
+    start, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
+    whole: list[date] = []
+    items: list[tuple[Span, int]] = []
+    day = start.date()
+    while _midnight(day) < end:
+        day_start, day_end = _midnight(day), _midnight(day + timedelta(days=1))
+        piece = Span(max(start, day_start), min(end, day_end))
+        if piece.end - piece.start > timedelta(hours=12):
+            whole.append(day)
+            items += [(s, -1) for s in (Span(day_start, piece.start), Span(piece.end, day_end)) if s.start < s.end]
+        elif piece.start < piece.end:
+            items.append((piece, 1))
+        day += timedelta(days=1)
+    return _Split(whole[0] if whole else None, whole[-1] if whole else None, tuple(items))
+
+
+def _ranges(spans: Iterable[Span]) -> list[Span]:
+    """Runs of touching spans, each read through the ``occurred_at`` index on its own (an OR of ranges was seen to
+    make SQLite scan the whole table)."""
+    merged: list[Span] = []
+    for s in sorted(spans, key=lambda s: s.start):
+        if merged and s.start <= merged[-1].end:
+            merged[-1] = Span(merged[-1].start, max(merged[-1].end, s.end))
+        else:
+            merged.append(s)
+    return merged
+
+
+def _negated(c: Counts) -> Counts:
+    return Counts(**{k: -v for k, v in asdict(c).items()})
+
+
+def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Span, int]],
+                 out: list[dict[str, Counts]], *, segment: str | None = None) -> None:
+    """For each (bucket, span, sign): add (or take away) the voices of the span (of a segment's customers, when
+    given) to ``out[bucket][key]``."""
+    stmt = select(FeedbackItem.occurred_at, FeedbackItem.stage_id, FeedbackItem.experiences,
+                  FeedbackItem.sentiment_label, FeedbackItem.sentiment_score, FeedbackItem.nps, FeedbackItem.csat,
+                  FeedbackItem.ces, FeedbackItem.kind)
+    if segment is not None:
+        stmt = stmt.where(FeedbackItem.customer_id.in_(segment_customers(segment)))
+    for run in _ranges(span for _, span, _ in reads):
+        wanted = [(i, sp, sign) for i, sp, sign in reads if run.start <= sp.start and sp.end <= run.end]
+        for at, stage, experiences, label, score, nps, csat, ces, kind in session.execute(
+                stmt.where(FeedbackItem.occurred_at >= run.start, FeedbackItem.occurred_at < run.end)):
+            counts = Counts.of_item(sentiment=label, score=score, nps=nps, csat=csat, ces=ces, aided=kind == "aided")
+            keys = [stage or UNSTAGED] if dim == "stage" else list(experiences or [])
+            for index, sp, sign in wanted:
+                if sp.start <= at < sp.end:
+                    signed = counts if sign > 0 else _negated(counts)
+                    for key in keys:
+                        out[index][key] = out[index].get(key, Counts()).add(signed)
+
+
+def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *, segment: str | None = None
+                     ) -> list[dict[str, Counts]]:
+    """For each span (disjoint), the counters per stage id (or priority experience id) of its voices."""
+    out: list[dict[str, Counts]] = [{} for _ in spans]
+    if not spans:
+        return out
+    if segment is not None:
+        _count_items(session, dim, [(i, s, 1) for i, s in enumerate(spans)], out, segment=segment)
+        return out
+    splits = [_split(s) for s in spans]
+    model: Any = StageDay if dim == "stage" else ExperienceDay
+    key = model.stage_id if dim == "stage" else model.experience_id
+    whole = [(i, sp) for i, sp in enumerate(splits) if sp.first is not None and sp.last is not None]
+    if whole:
+        bucket = case(*((and_(model.day >= sp.first, model.day <= sp.last), i) for i, sp in whole), else_=-1)
+        stmt = (select(key, bucket, *(func.sum(getattr(model, c)) for c in COUNTER_COLUMNS))
+                .where(model.day >= min(sp.first for _, sp in whole if sp.first),
+                       model.day <= max(sp.last for _, sp in whole if sp.last))
+                .group_by(key, bucket))
+        for row in session.execute(stmt):
+            if row[1] >= 0:
+                counts = Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[2:], strict=True)})
+                out[row[1]][row[0]] = out[row[1]].get(row[0], Counts()).add(counts)
+    reads = [(i, span, sign) for i, sp in enumerate(splits) for span, sign in sp.items]
+    if reads:
+        _count_items(session, dim, reads, out)
+    for bucket_counts in out:  # keys whose voices were all taken away again
+        for k in [k for k, c in bucket_counts.items() if c == Counts()]:
+            del bucket_counts[k]
+    return out
+
+
+def stage_totals(session: Session, period: Period, *, segment: str | None = None) -> dict[str, Counts]:
     """Counters per stage id over the period."""
-    return _totals(session, StageDay, StageDay.stage_id, period)
+    return counts_by_bucket(session, "stage", [period.span()], segment=segment)[0]
 
 
-def experience_totals(session: Session, period: Period) -> dict[str, Counts]:
+def experience_totals(session: Session, period: Period, *, segment: str | None = None) -> dict[str, Counts]:
     """Counters per priority experience over the period."""
-    return _totals(session, ExperienceDay, ExperienceDay.experience_id, period)
+    return counts_by_bucket(session, "experience", [period.span()], segment=segment)[0]
 
 
-def weekly(session: Session, *, experience: str | None = None, stage: str | None = None, until: date,
-           weeks: int = 8) -> list[tuple[date, Counts]]:
-    """Counters per 7-day window ending on ``until``, oldest first (windows end on ``until``, not on Sundays)."""
-    first = until - timedelta(days=7 * weeks - 1)
-    model: Any = ExperienceDay if experience is not None else StageDay
-    where = ExperienceDay.experience_id == experience if experience is not None else StageDay.stage_id == stage
-    rows = session.execute(select(model.day, *(getattr(model, c) for c in COUNTER_COLUMNS))
-                           .where(where, model.day >= first, model.day <= until))
-    buckets = [Counts() for _ in range(weeks)]
-    for row in rows:
-        index = (row[0] - first).days // 7
-        buckets[index] = buckets[index].add(Counts(**dict(zip(COUNTER_COLUMNS, row[1:], strict=True))))
-    return [(first + timedelta(days=7 * i), buckets[i]) for i in range(weeks)]
+def weekly(session: Session, dim: Dimension, period: Period, *, weeks: int = 8, segment: str | None = None
+           ) -> list[tuple[date, dict[str, Counts]]]:
+    """Counters per key for each 7-day window (days of the period's time zone) ending on ``until``, oldest
+    first (windows end on ``until``, not on Sundays)."""
+    windows = period.weeks(weeks)
+    counts = counts_by_bucket(session, dim, [s for _, s in windows], segment=segment)
+    return [(first, c) for (first, _), c in zip(windows, counts, strict=True)]
+
+
+@dataclass(frozen=True)
+class TopPhrase:
+    """A key phrase most said about a stage, with the ids of two voices that said it."""
+
+    stage: str
+    phrase: str
+    count: int
+    negative: int
+    example_ids: tuple[str, ...] = ()
+
+
+def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, examples: bool = True
+                         ) -> dict[str, list[TopPhrase]]:
+    """Each stage's ``limit`` most said phrases over the period, with example voice ids (the most negative and
+    the newest, from the phrase rollup; their text is then read by primary key).
+
+    One ranked query over the phrase rollup of the whole UTC days, plus the voices of partial days (time zones
+    other than UTC), merged and ranked again.
+    """
+    split = _split(period.span())
+    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    if split.first is not None and split.last is not None:
+        total = func.sum(StageDayPhrase.count).label("total")
+        grouped = (select(StageDayPhrase.stage_id, StageDayPhrase.phrase, total,
+                          func.sum(StageDayPhrase.negative).label("neg"))
+                   .where(StageDayPhrase.day >= split.first, StageDayPhrase.day <= split.last)
+                   .group_by(StageDayPhrase.stage_id, StageDayPhrase.phrase).subquery())
+        rank = func.row_number().over(partition_by=grouped.c.stage_id,
+                                      order_by=(grouped.c.total.desc(), grouped.c.phrase)).label("rank")
+        ranked = select(grouped, rank).subquery()
+        margin = limit * 3 if split.items else limit  # partial days may reorder the tail
+        for stage, phrase, count, negative in session.execute(
+                select(ranked.c.stage_id, ranked.c.phrase, ranked.c.total, ranked.c.neg)
+                .where(ranked.c.rank <= margin)):
+            tally[(stage, phrase)] = [int(count), int(negative)]
+    stmt = select(FeedbackItem.stage_id, FeedbackItem.key_phrases, FeedbackItem.sentiment_label)
+    for span, sign in split.items:
+        for stage, key_phrases, label in session.execute(stmt.where(FeedbackItem.occurred_at >= span.start,
+                                                                    FeedbackItem.occurred_at < span.end)):
+            for phrase in dict.fromkeys(p[:200] for p in key_phrases or []):
+                entry = tally[(stage or UNSTAGED, phrase)]
+                entry[0] += sign
+                entry[1] += sign * (label == "negative")
+    by_stage: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    for (stage, phrase), (count, negative) in tally.items():
+        if count > 0:
+            by_stage[stage].append((phrase, count, negative))
+    chosen = {stage: sorted(items, key=lambda x: (-x[1], x[0]))[:limit] for stage, items in by_stage.items()}
+    found: dict[tuple[str, str], list[Any]] = {}
+    pairs = [(stage, phrase) for stage, items in chosen.items() for phrase, _, _ in items]
+    if examples and pairs:
+        first = period.start().astimezone(UTC).date()
+        last = (period.end() - timedelta(microseconds=1)).astimezone(UTC).date()
+        found = _examples(session, pairs, first, last)
+    out: dict[str, list[TopPhrase]] = {}
+    for stage, items in chosen.items():
+        out[stage] = []
+        for phrase, count, negative in items:
+            best = found.get((stage, phrase))
+            ids = tuple(dict.fromkeys((best[0], best[2]))) if best else ()
+            out[stage].append(TopPhrase(stage, phrase, count, negative, ids))
+    return out
+
+
+def _examples(session: Session, pairs: list[tuple[str, str]], first: date, last: date
+              ) -> dict[tuple[str, str], list[Any]]:
+    """(stage, phrase) → [worst id, worst score, newest id, newest at] over the days."""
+    rows = session.execute(
+        select(StageDayPhrase.stage_id, StageDayPhrase.phrase, StageDayPhrase.worst_id, StageDayPhrase.worst_score,
+               StageDayPhrase.newest_id, StageDayPhrase.newest_at)
+        .where(StageDayPhrase.day >= first, StageDayPhrase.day <= last,
+               tuple_(StageDayPhrase.stage_id, StageDayPhrase.phrase).in_(pairs)))
+    best: dict[tuple[str, str], list[Any]] = {}
+    for stage, phrase, w_id, w_score, n_id, n_at in rows:
+        if w_id is None or n_id is None or n_at is None:
+            continue
+        current = best.setdefault((stage, phrase), [w_id, w_score, n_id, n_at])
+        if (w_score, w_id) < (current[1], current[0]):
+            current[0], current[1] = w_id, w_score
+        if (n_at, n_id) > (current[3], current[2]):
+            current[2], current[3] = n_id, n_at
+    return best
 
 
 def top_phrases(session: Session, stage: str, period: Period, limit: int = 5) -> Sequence[tuple[str, int, int]]:
-    """(phrase, count, negative) most said about a stage over the period."""
-    total = func.sum(StageDayPhrase.count)
-    stmt = (select(StageDayPhrase.phrase, total, func.sum(StageDayPhrase.negative))
-            .where(StageDayPhrase.stage_id == stage, StageDayPhrase.day >= period.since,
-                   StageDayPhrase.day <= period.until)
-            .group_by(StageDayPhrase.phrase).order_by(total.desc(), StageDayPhrase.phrase).limit(limit))
-    return [(p, int(c), int(n)) for p, c, n in session.execute(stmt)]
+    """(phrase, count, negative) most said about one stage over the period."""
+    return [(p.phrase, p.count, p.negative)
+            for p in top_phrases_by_stage(session, period, limit=limit, examples=False).get(stage, [])]
 
 
-def verbatims(session: Session, stage: str, phrase: str, period: Period, limit: int = 2) -> list[str]:
-    """The newest (redacted) verbatims of a stage tagged with a key phrase (or containing it)."""
-    tagged = cast(FeedbackItem.key_phrases, Text).like(f"%{json.dumps(phrase)}%")
-    stmt = (select(FeedbackItem.text)
-            .where(FeedbackItem.stage_id == stage, FeedbackItem.occurred_at >= period.start(),
-                   FeedbackItem.occurred_at < period.end(), or_(tagged, FeedbackItem.text.ilike(f"%{phrase}%")))
-            .order_by(FeedbackItem.occurred_at.desc()).limit(limit))
-    return list(session.scalars(stmt))
+def worst_voice_ids(session: Session, period: Period, per_stage: int = 2) -> dict[str, list[str]]:
+    """Each stage's most negative voices of the period (at most one per UTC day: the day's worst), from the
+    stage rollup's examples, by score (the caller reads them with ``texts``, which can keep negative ones)."""
+    first, last = period.start().astimezone(UTC).date(), (period.end() - timedelta(microseconds=1)).astimezone(
+        UTC).date()
+    rank = func.row_number().over(partition_by=StageDay.stage_id,
+                                  order_by=(StageDay.worst_score, StageDay.worst_id)).label("rank")
+    ranked = (select(StageDay.stage_id, StageDay.worst_id, rank)
+              .where(StageDay.day >= first, StageDay.day <= last, StageDay.negative > 0,
+                     StageDay.worst_id.is_not(None)).subquery())
+    out: dict[str, list[str]] = defaultdict(list)
+    for stage, worst in session.execute(select(ranked.c.stage_id, ranked.c.worst_id)
+                                        .where(ranked.c.rank <= per_stage).order_by(ranked.c.stage_id, ranked.c.rank)):
+        out[stage].append(worst)
+    return out
+
+
+def texts(session: Session, feedback_ids: Iterable[str], span: Span | None = None, *, label: str | None = None
+          ) -> dict[str, str]:
+    """Redacted verbatims by id (primary-key reads); not empty, and only those inside ``span`` (and with the
+    sentiment ``label``) when given."""
+    ids = list(dict.fromkeys(feedback_ids))
+    if not ids:
+        return {}
+    stmt = select(FeedbackItem.feedback_id, FeedbackItem.text).where(FeedbackItem.feedback_id.in_(ids),
+                                                                       FeedbackItem.text != "")
+    if span is not None:
+        stmt = stmt.where(FeedbackItem.occurred_at >= span.start, FeedbackItem.occurred_at < span.end)
+    if label is not None:
+        stmt = stmt.where(FeedbackItem.sentiment_label == label)
+    return {str(i): str(t) for i, t in session.execute(stmt)}

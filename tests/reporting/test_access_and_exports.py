@@ -115,17 +115,21 @@ def test_csv_export_streams_every_match(client: TestClient) -> None:
 
 def test_search_finds_words_and_combines_filters(client: TestClient) -> None:
     auth = {"X-API-Key": BOOTSTRAP}
-    found = client.get("/v1/feedback", params={"q": "SUPPORT IS DOWN", "limit": 100}, headers=auth).json()["items"]
-    assert len(found) == 12
+    found = client.get("/v1/feedback", params={"q": '"SUPPORT IS DOWN"', "limit": 100}, headers=auth).json()["items"]
+    assert len(found) == 12  # the phrase
     assert all("support is down" in i["text"] for i in found)
-    narrowed = client.get("/v1/feedback", params={"q": "support is down", "source": "social", "provider": "reddit",
+    words = client.get("/v1/feedback", params={"q": "Down support", "limit": 100}, headers=auth).json()["items"]
+    assert {i["id"] for i in found} <= {i["id"] for i in words}  # the words, anywhere
+    assert all({"down", "support"} <= set(i["text"].lower().replace(",", " ").split()) for i in words)
+    narrowed = client.get("/v1/feedback", params={"q": '"support is down"', "source": "social", "provider": "reddit",
                                                   "since": dataset.SPIKE_DAY.isoformat(),
                                                   "until": dataset.SPIKE_DAY.isoformat()}, headers=auth).json()
     assert len(narrowed["items"]) == 12
-    none = client.get("/v1/feedback", params={"q": "support is down", "until": "2026-07-31"}, headers=auth).json()
+    none = client.get("/v1/feedback", params={"q": '"support is down"', "until": "2026-07-31"}, headers=auth).json()
     assert none["items"] == []
-    wildcard = client.get("/v1/feedback", params={"q": "%_"}, headers=auth).json()
-    assert wildcard["items"] == []  # LIKE wildcards are searched literally
+    nothing = client.get("/v1/feedback", params={"q": "%_"}, headers=auth)
+    assert nothing.status_code == 400  # no word to find: a clear answer, not an empty list
+    assert nothing.json()["error"]["code"] == "invalid_search"
 
 
 def test_overview_compares_with_the_period_before(client: TestClient) -> None:

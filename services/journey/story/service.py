@@ -32,7 +32,7 @@ from services.journey.identity.repository import IdentityRepository
 from services.journey.identity.service import IdentityResolver
 from services.journey.metrics import Counts
 from services.journey.models import UNSTAGED, CustomerEventRecord, FeedbackItem
-from services.journey.rollups.repository import RollupRepository
+from services.journey.rollups.repository import Examples, RollupRepository
 from services.journey.story.repository import StoryRepository
 from shared.contracts import (
     CloudEvent,
@@ -88,6 +88,8 @@ class _Batch:
         self.stage_days: dict[tuple[date, str], Counts] = defaultdict(Counts)
         self.experience_days: dict[tuple[date, str], Counts] = defaultdict(Counts)
         self.phrases: dict[tuple[date, str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
+        self.stage_examples: dict[tuple[date, str], Examples] = {}
+        self.phrase_examples: dict[tuple[date, str, str], Examples] = {}
         self.refresh_from: dict[str, datetime | None] = {}
         self.experience_latest: dict[str, date] = {}
         self.spike_candidates: set[tuple[date, str]] = set()
@@ -134,6 +136,8 @@ def apply_enriched(*, session: Session, events: Sequence[CloudEvent[FeedbackEnri
                                 aided=fb.kind is FeedbackKind.AIDED)
         stage_key = stage or UNSTAGED
         batch.stage_days[(day, stage_key)] = batch.stage_days[(day, stage_key)].add(counts)
+        example = Examples.of(fb.feedback_id, enriched.sentiment.score, fb.occurred_at)
+        batch.stage_examples[(day, stage_key)] = example.merge(batch.stage_examples.get((day, stage_key)))
         for pe in experiences:
             batch.experience_days[(day, pe.id)] = batch.experience_days[(day, pe.id)].add(counts)
             batch.experience_latest[pe.id] = max(day, batch.experience_latest.get(pe.id, day))
@@ -141,6 +145,8 @@ def apply_enriched(*, session: Session, events: Sequence[CloudEvent[FeedbackEnri
         for phrase in dict.fromkeys(p[:200] for p in enriched.key_phrases):
             count, neg = batch.phrases[(day, stage_key, phrase)]
             batch.phrases[(day, stage_key, phrase)] = (count + 1, neg + negative)
+            batch.phrase_examples[(day, stage_key, phrase)] = example.merge(
+                batch.phrase_examples.get((day, stage_key, phrase)))
         if negative and stage:
             batch.spike_candidates.add((day, stage))
         if customer_id is not None:
@@ -211,9 +217,9 @@ def _effective_delta(event: CustomerEvent, previous: float | None) -> float:
 def _finish(session: Session, batch: _Batch, resolver: IdentityResolver, ctx: StoryContext, result: ApplyResult
             ) -> ApplyResult:
     rollups = RollupRepository(session)
-    rollups.bump_stage_days(batch.stage_days)
+    rollups.bump_stage_days(batch.stage_days, batch.stage_examples)
     rollups.bump_experience_days(batch.experience_days)
-    rollups.bump_phrases(batch.phrases)
+    rollups.bump_phrases(batch.phrases, batch.phrase_examples)
     for survivor, _merged in resolver.merged:
         batch.touch_customer(survivor, None)  # a merge changes the whole history: re-assess from the start
     session.flush()

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from services.reporting.access.guard import ReportsRead
 from services.reporting.accountability.service import AccountabilityReport, markdown, report
 from services.reporting.deps import RuntimeDep, SessionDep
-from services.reporting.periods import resolve_period
+from services.reporting.periods import UNTIL_DOC, TzParam, resolve_period, zone
 from services.reporting.story_map import map_in_force
 
 router = APIRouter(prefix="/v1", tags=["accountability"], dependencies=[ReportsRead])
@@ -23,11 +23,13 @@ router = APIRouter(prefix="/v1", tags=["accountability"], dependencies=[ReportsR
 def get_accountability(
     session: SessionDep,
     runtime: RuntimeDep,
-    since: Annotated[date, Query(description="The date of the last meeting (first UTC day of the period).")],
-    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+    since: Annotated[date, Query(description="The date of the last meeting (first day of the period, in `tz`).")],
+    until: Annotated[date | None, Query(description=UNTIL_DOC)] = None,
+    tz: TzParam = "UTC",
     format: Annotated[Literal["json", "markdown"], Query()] = "json",
 ) -> AccountabilityReport | PlainTextResponse:
-    result = report(session, resolve_period(session, since, until), map_in_force(session, runtime.journey_map))
+    period = resolve_period(session, since, until, tz=zone(tz))
+    result = report(session, period, map_in_force(session, runtime.journey_map))
     if format == "markdown":
         return PlainTextResponse(markdown(result), media_type="text/markdown; charset=utf-8")
     return result

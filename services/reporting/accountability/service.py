@@ -13,7 +13,7 @@ from services.journey.metrics import Counts
 from services.journey.models import AlertRecord, Customer, StateChange
 from services.reporting.overview.service import Overview, overview
 from services.reporting.periods import Period
-from services.reporting.rollup_reads import experience_totals, stage_totals
+from services.reporting.rollup_reads import counts_by_bucket, segment_customers
 from shared.contracts import JourneyMap
 
 
@@ -65,11 +65,12 @@ class AccountabilityReport(BaseModel):
     alerts: dict[str, int]
 
 
-def report(session: Session, period: Period, journey_map: JourneyMap, *, movers: int = 3, risks: int = 10
-           ) -> AccountabilityReport:
-    """Compute the report."""
+def report(session: Session, period: Period, journey_map: JourneyMap, *, movers: int = 3, risks: int = 10,
+           segment: str | None = None) -> AccountabilityReport:
+    """Compute the report (for the voices and customers of one segment, when given; alerts are company-wide)."""
     before = period.previous()
-    now_pe, before_pe = experience_totals(session, period), experience_totals(session, before)
+    spans = [period.span(), before.span()]
+    now_pe, before_pe = counts_by_bucket(session, "experience", spans, segment=segment)
     targets = []
     for pe in journey_map.priority_experiences:
         if pe.metric not in metrics.METRICS:
@@ -79,7 +80,7 @@ def report(session: Session, period: Period, journey_map: JourneyMap, *, movers:
         targets.append(TargetLine(id=pe.id, name=pe.name, owner=pe.owner, metric=pe.metric, target=pe.target,
                                   value=a.value, previous_value=b.value, status=a.status.value,
                                   previous_status=b.status.value, changed=a.status != b.status))
-    now_st, before_st = stage_totals(session, period), stage_totals(session, before)
+    now_st, before_st = counts_by_bucket(session, "stage", spans, segment=segment)
     moves = []
     for stage in journey_map.stage_ids():
         a_share = metrics.negative_share(now_st.get(stage, Counts()))
@@ -90,10 +91,12 @@ def report(session: Session, period: Period, journey_map: JourneyMap, *, movers:
                            previous_negative_share=None if b_share is None else round(b_share, 4),
                            change=round(a_share - (b_share or 0.0), 4), volume=now_st[stage].volume))
     moves.sort(key=lambda m: abs(m.change), reverse=True)
+    risk_filter = [StateChange.to_state.in_(("at_risk", "lost")), StateChange.at >= period.start(),
+                   StateChange.at < period.end(), Customer.merged_into.is_(None)]
+    if segment is not None:
+        risk_filter.append(Customer.id.in_(segment_customers(segment)))
     rows = session.execute(
-        select(StateChange, Customer).join(Customer, Customer.id == StateChange.customer_id)
-        .where(StateChange.to_state.in_(("at_risk", "lost")), StateChange.at >= period.start(),
-               StateChange.at < period.end(), Customer.merged_into.is_(None))
+        select(StateChange, Customer).join(Customer, Customer.id == StateChange.customer_id).where(*risk_filter)
     ).all()
     latest: dict[str, tuple[StateChange, Customer]] = {}
     for change, customer in rows:
@@ -107,7 +110,8 @@ def report(session: Session, period: Period, journey_map: JourneyMap, *, movers:
     kinds = Counter(session.scalars(select(AlertRecord.kind).where(
         AlertRecord.occurred_at >= period.start(), AlertRecord.occurred_at < period.end())))
     return AccountabilityReport(since=period.since.isoformat(), until=period.until.isoformat(),
-                                overview=overview(session, period), targets=targets, movers=moves[:movers],
+                                overview=overview(session, period, segment=segment), targets=targets,
+                                movers=moves[:movers],
                                 new_risks=new_risks, alerts=dict(kinds))
 
 

@@ -16,11 +16,13 @@ from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.export import csv_response
 from services.reporting.pagination import decode_cursor, encode_cursor
 from shared.contracts import AssetState
+from shared.http.openapi import alternative_media
 
 router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ReportsRead])
 
 
-@router.get("/customers", response_model=CustomerPage, summary="Customers, most valuable first")
+@router.get("/customers", response_model=CustomerPage, summary="Customers, most valuable first",
+            responses=alternative_media("text/csv"))
 def list_customers(
     session: SessionDep,
     runtime: RuntimeDep,

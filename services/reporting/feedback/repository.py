@@ -1,15 +1,19 @@
-"""Read queries over stored feedback."""
+"""Read queries over stored feedback: filtered, searched, newest first or by relevance, keyset-paginated."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.journey.models import FeedbackItem
+from services.reporting.feedback.search import RankAfter, SearchQuery, text_index
+
+Sort = Literal["newest", "relevance"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,7 @@ class FeedbackFilter:
     stage: str | None = None
     sentiment: str | None = None
     customer_ids: tuple[str, ...] = ()
-    text: str | None = None
+    search: SearchQuery | None = None
     source: str | None = None
     provider: str | None = None
     start: datetime | None = None
@@ -28,47 +32,66 @@ class FeedbackFilter:
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page ends: the last item's sort key (newest first)."""
+    """Where a newest-first page ends: the last item's sort key."""
 
     occurred_at: datetime
     feedback_id: str
 
 
+@dataclass(frozen=True)
+class Hit:
+    """An item of a relevance page, with its rank and the index's tie-breaking key (for the cursor)."""
+
+    item: FeedbackItem
+    rank: float
+    key: str
+
+
 class FeedbackReadRepository:
-    """Pages of feedback in ``(occurred_at, id)`` descending order (keyset pagination)."""
+    """Pages of feedback: newest first by ``(occurred_at, id)``, or by relevance ``(rank, id)`` for a search."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def page(self, flt: FeedbackFilter, after: Position | None, limit: int) -> Sequence[FeedbackItem]:
-        """Up to ``limit`` items after ``after``."""
-        stmt = select(FeedbackItem)
+    def _filters(self, flt: FeedbackFilter) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
         if flt.stage is not None:
-            stmt = stmt.where(FeedbackItem.stage_id == flt.stage)
+            where.append(FeedbackItem.stage_id == flt.stage)
         if flt.sentiment is not None:
-            stmt = stmt.where(FeedbackItem.sentiment_label == flt.sentiment)
+            where.append(FeedbackItem.sentiment_label == flt.sentiment)
         if flt.customer_ids:
-            stmt = stmt.where(FeedbackItem.customer_id.in_(flt.customer_ids))
-        if flt.text:
-            escaped = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(FeedbackItem.text.ilike(f"%{escaped}%", escape="\\"))
+            where.append(FeedbackItem.customer_id.in_(flt.customer_ids))
         if flt.source:
-            stmt = stmt.where(FeedbackItem.source == flt.source)
+            where.append(FeedbackItem.source == flt.source)
         if flt.provider:
-            stmt = stmt.where(FeedbackItem.provider == flt.provider)
+            where.append(FeedbackItem.provider == flt.provider)
         if flt.start is not None:
-            stmt = stmt.where(FeedbackItem.occurred_at >= flt.start)
+            where.append(FeedbackItem.occurred_at >= flt.start)
         if flt.end is not None:
-            stmt = stmt.where(FeedbackItem.occurred_at < flt.end)
+            where.append(FeedbackItem.occurred_at < flt.end)
+        return where
+
+    def page(self, flt: FeedbackFilter, after: Position | None, limit: int) -> Sequence[FeedbackItem]:
+        """Up to ``limit`` items after ``after``, newest first."""
+        where = self._filters(flt)
         if after is not None:
-            stmt = stmt.where(
-                or_(
-                    FeedbackItem.occurred_at < after.occurred_at,
-                    and_(FeedbackItem.occurred_at == after.occurred_at, FeedbackItem.feedback_id < after.feedback_id),
-                )
-            )
+            where.append(or_(
+                FeedbackItem.occurred_at < after.occurred_at,
+                and_(FeedbackItem.occurred_at == after.occurred_at, FeedbackItem.feedback_id < after.feedback_id),
+            ))
+        stmt: Any = select(FeedbackItem).where(*where)
+        if flt.search is not None:
+            narrowed = flt.stage is not None or bool(flt.customer_ids)
+            stmt = text_index(self.session).newest(self.session, stmt, flt.search, narrowed=narrowed)
         stmt = stmt.order_by(FeedbackItem.occurred_at.desc(), FeedbackItem.feedback_id.desc()).limit(limit)
         return self.session.scalars(stmt).all()
+
+    def ranked_page(self, flt: FeedbackFilter, after: RankAfter | None, limit: int) -> list[Hit]:
+        """Up to ``limit`` matches of ``flt.search`` after ``after``, most relevant first."""
+        if flt.search is None:
+            raise ValueError("a relevance page needs a search")
+        stmt = text_index(self.session).ranked(self._filters(flt), flt.search, after, limit)
+        return [Hit(item, float(rank), str(key)) for item, rank, key in self.session.execute(stmt)]
 
     def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:
         """Every matching item, newest first, read a chunk at a time."""

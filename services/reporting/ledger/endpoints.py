@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import SessionDep
-from services.reporting.ledger.service import Ledger, ledger
-from services.reporting.periods import resolve_period
+from services.reporting.ledger.service import Ledger, ledgers
+from services.reporting.periods import SINCE_DOC, UNTIL_DOC, TzParam, resolve_period, zone
 
 router = APIRouter(prefix="/v1", tags=["customers"], dependencies=[ReportsRead])
 
@@ -26,8 +26,11 @@ class LedgerReport(BaseModel):
 @router.get("/ledger", response_model=LedgerReport, summary="The customer asset ledger for a period")
 def get_ledger(
     session: SessionDep,
-    since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
-    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+    since: Annotated[date | None, Query(description=SINCE_DOC)] = None,
+    until: Annotated[date | None, Query(description=UNTIL_DOC)] = None,
+    tz: TzParam = "UTC",
+    segment: Annotated[str | None, Query(max_length=100, description="Only the customers of this segment.")] = None,
 ) -> LedgerReport:
-    period = resolve_period(session, since, until)
-    return LedgerReport(current=ledger(session, period), previous=ledger(session, period.previous()))
+    period = resolve_period(session, since, until, tz=zone(tz))
+    current, previous = ledgers(session, [period, period.previous()], segment=segment)
+    return LedgerReport(current=current, previous=previous)

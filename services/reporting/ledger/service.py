@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
 
 from services.journey.models import Customer, CustomerEventRecord, StateChange
 from services.reporting.periods import Period
+from services.reporting.rollup_reads import segment_customers
 
 
 class LedgerLine(BaseModel):
@@ -67,44 +70,114 @@ def _value_as_of(session: Session, customer_ids: list[str], at: datetime) -> dic
     return values
 
 
-def states_at(session: Session, at: datetime) -> dict[str, str]:
-    """Each (unmerged) customer's asset state at an instant."""
-    latest = aliased(StateChange)
-    last_seq = (select(func.max(latest.seq)).where(latest.customer_id == StateChange.customer_id, latest.at < at)
-                .correlate(StateChange).scalar_subquery())
-    rows = session.execute(
-        select(StateChange.customer_id, StateChange.to_state)
-        .join(Customer, and_(Customer.id == StateChange.customer_id, Customer.merged_into.is_(None)))
-        .where(StateChange.seq == last_seq)
-    )
-    return {str(cid): str(state) for cid, state in rows}
+def _unmerged() -> ColumnElement[bool]:
+    """Not merged into another customer. Written so that planners do not pick the ``merged_into`` index for it:
+    nearly every customer matches, and driving a join from that index visits them all (seen on SQLite without
+    statistics)."""
+    return func.coalesce(Customer.merged_into, "") == ""
 
 
-def ledger(session: Session, period: Period) -> Ledger:
-    """The ledger of one period."""
+@dataclass
+class _Now:
+    """What every instant's states start from: the current states and values, and who was merged into whom."""
+
+    totals: dict[str, tuple[int, float]]
+    roots: dict[str, str]
+
+
+def _now(session: Session, segment: str | None) -> _Now:
+    alive = [_unmerged()] + ([Customer.segment == segment] if segment is not None else [])
+    totals = {str(state): (int(n), float(v or 0.0)) for state, n, v in session.execute(
+        select(Customer.state, func.count(), func.sum(Customer.value)).where(*alive).group_by(Customer.state))}
+    return _Now(totals, merged_roots(session))
+
+
+def states_at(session: Session, at: datetime, *, segment: str | None = None, now: _Now | None = None
+              ) -> dict[str, tuple[int, float]]:
+    """(customers, value) per asset state at an instant, for the surviving customers (of a segment).
+
+    Index-backed: the current states and values (one aggregate over a covering index of ``customers``),
+    corrected, in SQL, for the customers whose state changed at or after ``at`` (a range of a covering index of
+    the changes, then primary-key reads), so the correction grows with the activity since ``at``, not with the
+    history; a customer first seen after ``at`` is taken away by that correction (their first change comes from
+    no state). The value of the few customers with CRM events at or after ``at`` is replayed from their events.
+    """
+    now = now or _now(session, segment)
+    alive = [_unmerged()] + ([Customer.segment == segment] if segment is not None else [])
+    totals: dict[str | None, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def add(state: str | None, n: int, value: float | None) -> None:
+        totals[state][0] += n
+        totals[state][1] += float(value or 0.0)
+
+    for state, (n, v) in now.totals.items():
+        add(state, n, v)
+    roots = now.roots
+    revalued = sorted({roots.get(str(c), str(c)) for c in session.scalars(
+        select(CustomerEventRecord.customer_id).where(CustomerEventRecord.occurred_at >= at).distinct())})
+    firsts = (select(StateChange.customer_id.label("cid"), func.min(StateChange.seq).label("seq"))
+              .with_hint(StateChange, "INDEXED BY ix_customer_state_changes_at_first", "sqlite")
+              .where(StateChange.at >= at).group_by(StateChange.customer_id).subquery())
+    then = (select(Customer.id, Customer.state, StateChange.from_state, Customer.value)
+            .join(firsts, firsts.c.cid == Customer.id)
+            .join(StateChange, and_(StateChange.customer_id == firsts.c.cid, StateChange.seq == firsts.c.seq))
+            .where(*alive))
+    grouped = then.where(Customer.id.not_in(revalued)) if revalued else then
+    moved = grouped.subquery()
+    for state, before, n, v in session.execute(
+            select(moved.c.state, moved.c.from_state, func.count(), func.sum(moved.c.value))
+            .group_by(moved.c.state, moved.c.from_state)):
+        add(state, -int(n), -(v or 0.0))
+        add(before, int(n), v)  # before None: the customer had no state yet at ``at``
+    for chunk in (revalued[i:i + 500] for i in range(0, len(revalued), 500)):
+        changed_then = {cid: before for cid, _, before, _ in session.execute(then.where(Customer.id.in_(chunk)))}
+        current = session.execute(select(Customer.id, Customer.state, Customer.value)
+                                  .where(*alive, Customer.id.in_(chunk))).all()
+        values = _value_as_of(session, [c for c, _, _ in current], at)
+        for cid, state, value in current:
+            add(state, -1, -(value or 0.0))
+            add(changed_then.get(cid, state) if cid in changed_then else state, 1, values.get(cid, 0.0))
+    return {k: (int(n), round(v, 6)) for k, (n, v) in totals.items() if k is not None and n > 0}
+
+
+def ledger(session: Session, period: Period, *, segment: str | None = None) -> Ledger:
+    """The ledger of one period (of the customers of one segment, when given)."""
+    return ledgers(session, [period], segment=segment)[0]
+
+
+def ledgers(session: Session, periods: Sequence[Period], *, segment: str | None = None) -> list[Ledger]:
+    """The ledgers of several periods, sharing the reads they have in common."""
+    now = _now(session, segment)
+    return [_ledger(session, p, segment, now) for p in periods]
+
+
+def _ledger(session: Session, period: Period, segment: str | None, now: _Now) -> Ledger:
     start, end = period.start(), period.end()
-    in_period = and_(CustomerEventRecord.occurred_at >= start, CustomerEventRecord.occurred_at < end)
-    created = session.scalar(select(func.count()).where(in_period, CustomerEventRecord.kind == "created")) or 0
-    gained_value = session.scalar(select(func.coalesce(func.sum(CustomerEventRecord.value_delta), 0.0))
-                                  .where(in_period, CustomerEventRecord.value_delta > 0)) or 0.0
-    lost_value = session.scalar(select(func.coalesce(func.sum(CustomerEventRecord.value_delta), 0.0))
-                                .where(in_period, CustomerEventRecord.value_delta < 0)) or 0.0
+    in_period = [CustomerEventRecord.occurred_at >= start, CustomerEventRecord.occurred_at < end]
+    changes = [StateChange.to_state == "lost", StateChange.at >= start, StateChange.at < end]
+    if segment is not None:
+        members = segment_customers(segment)
+        in_period.append(CustomerEventRecord.customer_id.in_(members))
+        changes.append(StateChange.customer_id.in_(members))
+    created, gained_value, lost_value = session.execute(select(
+        func.count(case((CustomerEventRecord.kind == "created", 1))),
+        func.coalesce(func.sum(case((CustomerEventRecord.value_delta > 0, CustomerEventRecord.value_delta))), 0.0),
+        func.coalesce(func.sum(case((CustomerEventRecord.value_delta < 0, CustomerEventRecord.value_delta))), 0.0),
+    ).where(*in_period)).one()
     losses = session.execute(
         select(StateChange.customer_id, StateChange.last_negative_stage)
-        .join(Customer, and_(Customer.id == StateChange.customer_id, Customer.merged_into.is_(None)))
-        .where(StateChange.to_state == "lost", StateChange.at >= start, StateChange.at < end)
+        .join(Customer, and_(Customer.id == StateChange.customer_id, _unmerged()))
+        .where(*changes)
     ).all()
-    states = states_at(session, end)
-    at_risk = [c for c, s in states.items() if s == "at_risk"]
-    growing = [c for c, s in states.items() if s == "growing"]
-    values = _value_as_of(session, at_risk + growing, end)
+    states = states_at(session, end, segment=segment, now=now)
+    at_risk, growing = states.get("at_risk", (0, 0.0)), states.get("growing", (0, 0.0))
     return Ledger(
         since=period.since.isoformat(),
         until=period.until.isoformat(),
-        gained=LedgerLine(customers=int(created), value=float(gained_value)),
-        lost=LedgerLine(customers=len({c for c, _ in losses}), value=float(-lost_value) or 0.0),  # no -0
-        at_risk=LedgerLine(customers=len(at_risk), value=sum(values.get(c, 0.0) for c in at_risk)),
-        growing=LedgerLine(customers=len(growing), value=sum(values.get(c, 0.0) for c in growing)),
+        gained=LedgerLine(customers=int(created or 0), value=float(gained_value or 0.0)),
+        lost=LedgerLine(customers=len({c for c, _ in losses}), value=float(-(lost_value or 0.0)) or 0.0),  # no -0
+        at_risk=LedgerLine(customers=at_risk[0], value=at_risk[1]),
+        growing=LedgerLine(customers=growing[0], value=growing[1]),
         loss_stages=dict(Counter(stage or "unknown" for _, stage in losses)),
-        states=dict(Counter(states.values())),
+        states={state: n for state, (n, _) in sorted(states.items())},
     )

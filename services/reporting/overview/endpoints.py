@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.overview.service import Overview, overview
-from services.reporting.periods import resolve_period
+from services.reporting.periods import SINCE_DOC, UNTIL_DOC, TzParam, resolve_period, zone
 
 router = APIRouter(prefix="/v1", tags=["overview"], dependencies=[ReportsRead])
 
@@ -20,8 +20,9 @@ router = APIRouter(prefix="/v1", tags=["overview"], dependencies=[ReportsRead])
 def get_overview(
     session: SessionDep,
     runtime: RuntimeDep,
-    since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
-    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+    since: Annotated[date | None, Query(description=SINCE_DOC)] = None,
+    until: Annotated[date | None, Query(description=UNTIL_DOC)] = None,
+    tz: TzParam = "UTC",
 ) -> Overview:
-    period = resolve_period(session, since, until)
+    period = resolve_period(session, since, until, tz=zone(tz))
     return runtime.cache.get(("overview", period), lambda: overview(session, period))

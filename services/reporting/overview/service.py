@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 
 from services.journey import metrics
 from services.journey.metrics import Counts
-from services.reporting.ledger.service import Ledger, ledger
+from services.reporting.ledger.service import Ledger, ledgers
 from services.reporting.periods import Period
-from services.reporting.rollup_reads import stage_totals
+from services.reporting.rollup_reads import counts_by_bucket
 
 
 class Voices(BaseModel):
@@ -33,6 +33,7 @@ class PeriodOverview(BaseModel):
 
     since: str
     until: str
+    tz: str = Field("UTC", description="The time zone whose days the period is.")
     voices: Voices
     customers: Ledger
 
@@ -57,18 +58,22 @@ def voices(c: Counts) -> Voices:
                   aided=c.aided, unaided=c.unaided)
 
 
-def period_overview(session: Session, period: Period) -> PeriodOverview:
-    """Voices and ledger of one period."""
+def period_overview(period: Period, per_stage: dict[str, Counts], customers: Ledger) -> PeriodOverview:
+    """Voices (from the period's counters per stage) and ledger of one period."""
     total = Counts()
-    for counts in stage_totals(session, period).values():
+    for counts in per_stage.values():
         total = total.add(counts)
-    return PeriodOverview(since=period.since.isoformat(), until=period.until.isoformat(), voices=voices(total),
-                          customers=ledger(session, period))
+    return PeriodOverview(since=period.since.isoformat(), until=period.until.isoformat(), tz=str(period.tz),
+                          voices=voices(total), customers=customers)
 
 
-def overview(session: Session, period: Period) -> Overview:
-    """The overview with its comparison."""
-    now, before = period_overview(session, period), period_overview(session, period.previous())
+def overview(session: Session, period: Period, *, segment: str | None = None) -> Overview:
+    """The overview with its comparison: the two periods' counters come from one rollup query."""
+    previous = period.previous()
+    counts_now, counts_before = counts_by_bucket(session, "stage", [period.span(), previous.span()], segment=segment)
+    ledger_now, ledger_before = ledgers(session, [period, previous], segment=segment)
+    now = period_overview(period, counts_now, ledger_now)
+    before = period_overview(previous, counts_before, ledger_before)
 
     def delta(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else round(a - b, 4)

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.reporting.access.guard import COOKIE, Guard
 from services.reporting.deps import RuntimeDep, SessionDep
-from services.reporting.periods import resolve_period
+from services.reporting.periods import TzParam, resolve_period, zone
 from services.reporting.room.service import room, segments
 from services.reporting.story_map import map_in_force
 from shared.http import ServiceError
@@ -66,10 +66,11 @@ def customer_room(
     since: Annotated[date | None, Query()] = None,
     until: Annotated[date | None, Query()] = None,
     segment: Annotated[str | None, Query(max_length=100)] = None,
+    tz: TzParam = "UTC",
 ) -> Response:
     if not _signed_in(request):
         return RedirectResponse("/room/login", status_code=303)
-    period = resolve_period(session, since, until)
+    period = resolve_period(session, since, until, tz=zone(tz))
     data = room(session, period, map_in_force(session, runtime.journey_map), segment or None)
     return templates.TemplateResponse(request, "room.html", {
         "data": data, "segments": segments(session), "data_json": json.dumps(data, default=str),

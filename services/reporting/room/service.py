@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from services.journey.models import Customer, FeedbackItem
 from services.reporting.accountability.service import report
 from services.reporting.customers.service import summary
 from services.reporting.periods import Period
-from services.reporting.rollup_reads import stage_totals, weekly
+from services.reporting.rollup_reads import segment_customers, stage_totals, texts, weekly, worst_voice_ids
 from shared.contracts import JourneyMap
 
 VERBATIMS_PER_STAGE = 2
@@ -33,40 +34,55 @@ def segments(session: Session) -> list[str]:
     return sorted(s for s in rows if s)
 
 
+def _segment_verbatims(session: Session, period: Period, stage: str, segment: str) -> list[str]:
+    """A segment's most negative verbatims about a stage (rollups are not kept per segment: items are read)."""
+    return list(session.scalars(
+        select(FeedbackItem.text).where(FeedbackItem.stage_id == stage, FeedbackItem.sentiment_label == "negative",
+                                        FeedbackItem.occurred_at >= period.start(),
+                                        FeedbackItem.occurred_at < period.end(), FeedbackItem.text != "",
+                                        FeedbackItem.customer_id.in_(segment_customers(segment)))
+        .order_by(FeedbackItem.sentiment_score, FeedbackItem.occurred_at.desc()).limit(VERBATIMS_PER_STAGE)))
+
+
 def room(session: Session, period: Period, journey_map: JourneyMap, segment: str | None) -> dict[str, Any]:
-    """Everything the page renders, as plain data (also embedded as JSON for the charts)."""
-    acc = report(session, period, journey_map)
+    """Everything the page renders, as plain data (also embedded as JSON for the charts).
+
+    A segment narrows every panel to its customers and their voices: headline numbers, stages, verbatims,
+    priority experiences (their value for the segment against the company's target), the trend, the ledger
+    and the at-risk list. Alert counts stay company-wide (alerts are about stages and experiences).
+    """
+    acc = report(session, period, journey_map, segment=segment)
     now = acc.overview.current
+    totals = stage_totals(session, period, segment=segment)
+    stage_weeks = weekly(session, "stage", period, segment=segment)
+    weeks = [w for w, _ in stage_weeks]
+    worst: dict[str, list[str]] = {}
+    quotes: dict[str, str] = {}
+    if segment is None:
+        worst = worst_voice_ids(session, period, per_stage=VERBATIMS_PER_STAGE * 2)
+        quotes = texts(session, (i for ids in worst.values() for i in ids), period.span(), label="negative")
     stages: list[dict[str, Any]] = []
-    stage_trends: list[dict[str, Any]] = []
-    totals = stage_totals(session, period)
     for stage in journey_map.stages:
         c = totals.get(stage.id, Counts())
         share = metrics.negative_share(c)
-        trend = weekly(session, stage=stage.id, until=period.until)
-        verbatims = session.scalars(
-            select(FeedbackItem.text).where(FeedbackItem.stage_id == stage.id,
-                                            FeedbackItem.sentiment_label == "negative",
-                                            FeedbackItem.occurred_at >= period.start(),
-                                            FeedbackItem.occurred_at < period.end(), FeedbackItem.text != "")
-            .order_by(FeedbackItem.sentiment_score, FeedbackItem.occurred_at.desc()).limit(VERBATIMS_PER_STAGE)
-        ).all()
-        stage_trends.append({"trend": {"negative_share": [metrics.negative_share(x) for _, x in trend],
-                                       "volume": [x.volume for _, x in trend]}})
+        trend = [week.get(stage.id, Counts()) for _, week in stage_weeks]
+        verbatims = (_segment_verbatims(session, period, stage.id, segment) if segment is not None else
+                     [quotes[i] for i in worst.get(stage.id, []) if i in quotes][:VERBATIMS_PER_STAGE])
         stages.append({
             "id": stage.id, "name": stage.name, "volume": c.volume, "negative_share": share,
-            "nps": metrics.nps(c), "health": _health(share), "verbatims": list(verbatims),
-            "trend": {"weeks": [w.isoformat() for w, _ in trend],
-                      "negative_share": [metrics.negative_share(x) for _, x in trend],
-                      "volume": [x.volume for _, x in trend]},
+            "nps": metrics.nps(c), "health": _health(share), "verbatims": verbatims,
+            "trend": {"weeks": [w.isoformat() for w in weeks],
+                      "negative_share": [metrics.negative_share(x) for x in trend],
+                      "volume": [x.volume for x in trend]},
         })
+    experience_weeks = weekly(session, "experience", period, segment=segment)
     experiences = []
     for pe, line in zip(journey_map.priority_experiences, acc.targets, strict=False):
-        trend = weekly(session, experience=pe.id, until=period.until)
         definition = metrics.METRICS[pe.metric]
         experiences.append({**line.model_dump(), "stage": pe.stage,
-                            "trend": {"weeks": [w.isoformat() for w, _ in trend],
-                                      "values": [definition.compute(x) for _, x in trend]}})
+                            "trend": {"weeks": [w.isoformat() for w in weeks],
+                                      "values": [definition.compute(week.get(pe.id, Counts()))
+                                                 for _, week in experience_weeks]}})
     risk_filter = [Customer.merged_into.is_(None), Customer.state == "at_risk"]
     if segment:
         risk_filter.append(Customer.segment == segment)
@@ -76,17 +92,11 @@ def room(session: Session, period: Period, journey_map: JourneyMap, segment: str
     states = {state: (int(n), float(v or 0)) for state, n, v in session.execute(
         select(Customer.state, func.count(), func.sum(Customer.value)).where(and_(*state_filter))
         .group_by(Customer.state))}
-    weeks = [w for w, _ in weekly(session, stage=journey_map.stages[0].id, until=period.until)]
-    volume_by_week: list[int] = []
-    negative_by_week: list[float | None] = []
-    for i in range(len(weeks)):
-        vol = sum(int(st["trend"]["volume"][i]) for st in stage_trends)
-        neg = sum((st["trend"]["negative_share"][i] or 0.0) * st["trend"]["volume"][i] for st in stage_trends)
-        volume_by_week.append(vol)
-        negative_by_week.append(neg / vol if vol else None)
+    all_stages = [sum_counts(week.values()) for _, week in stage_weeks]
     return {
         "company": journey_map.company,
-        "period": {"since": period.since.isoformat(), "until": period.until.isoformat(), "days": period.days},
+        "period": {"since": period.since.isoformat(), "until": period.until.isoformat(), "days": period.days,
+                   "tz": str(period.tz)},
         "segment": segment,
         "voices": now.voices.model_dump(),
         "change": acc.overview.change,
@@ -96,9 +106,17 @@ def room(session: Session, period: Period, journey_map: JourneyMap, segment: str
         "experiences": experiences,
         "at_risk": [summary(c).model_dump(mode="json") for c in at_risk],
         "movers": [m.model_dump() for m in acc.movers],
-        "trend": {"weeks": [w.isoformat() for w in weeks], "volume": volume_by_week,
-                  "negative_share": negative_by_week},
+        "trend": {"weeks": [w.isoformat() for w in weeks], "volume": [c.volume for c in all_stages],
+                  "negative_share": [metrics.negative_share(c) for c in all_stages]},
     }
+
+
+def sum_counts(counts: Iterable[Counts]) -> Counts:
+    """The sum of several sets of counters."""
+    total = Counts()
+    for c in counts:
+        total = total.add(c)
+    return total
 
 
 def default_period(newest: date | None, days: int = 28) -> tuple[date, date]:

@@ -15,11 +15,12 @@ from services.journey.models import UNSTAGED
 from services.reporting.access.guard import ReportsRead
 from services.reporting.deps import RuntimeDep, SessionDep
 from services.reporting.export import csv_response, flatten
-from services.reporting.periods import Period, resolve_period
-from services.reporting.rollup_reads import stage_totals, top_phrases, verbatims, weekly
+from services.reporting.periods import SINCE_DOC, UNTIL_DOC, Period, TzParam, resolve_period, zone
+from services.reporting.rollup_reads import counts_by_bucket, texts, top_phrases_by_stage
 from services.reporting.stages.schemas import Phrase, SentimentMix, StagesReport, StageSummary, StageWeek
 from services.reporting.story_map import map_in_force
 from shared.contracts import JourneyMap
+from shared.http.openapi import alternative_media
 
 router = APIRouter(prefix="/v1", tags=["stages"], dependencies=[ReportsRead])
 
@@ -41,27 +42,18 @@ def summarise(stage_id: str | None, name: str, order: int | None, c: Counts, phr
     )
 
 
-def _trend(session: Session, stage: str, period: Period) -> list[StageWeek]:
-    return [StageWeek(week_start=start, volume=c.volume, negative_share=_round(metrics.negative_share(c)),
-                      nps=_round(metrics.nps(c), 1)) for start, c in weekly(session, stage=stage, until=period.until)]
-
-
-def _phrases(session: Session, stage: str, period: Period, with_examples: bool) -> list[Phrase]:
-    return [Phrase(phrase=p, count=n, negative=neg,
-                   examples=verbatims(session, stage, p, period) if with_examples else [])
-            for p, n, neg in top_phrases(session, stage, period)]
-
-
-@router.get("/stages", response_model=StagesReport, summary="Health of every journey stage over a period")
+@router.get("/stages", response_model=StagesReport, summary="Health of every journey stage over a period",
+            responses=alternative_media("text/csv"))
 def list_stages(
     session: SessionDep,
     runtime: RuntimeDep,
-    since: Annotated[date | None, Query(description="First UTC day (default: 28 days before `until`).")] = None,
-    until: Annotated[date | None, Query(description="Last UTC day (default: newest day with data).")] = None,
+    since: Annotated[date | None, Query(description=SINCE_DOC)] = None,
+    until: Annotated[date | None, Query(description=UNTIL_DOC)] = None,
+    tz: TzParam = "UTC",
     examples: Annotated[bool, Query(description="Include example verbatims for each top phrase.")] = True,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StagesReport | StreamingResponse:
-    period = resolve_period(session, since, until)
+    period = resolve_period(session, since, until, tz=zone(tz))
     jm = map_in_force(session, runtime.journey_map)
     result = runtime.cache.get(("stages", period, examples, jm.version),
                                lambda: stages_report(session, period, jm, examples))
@@ -76,13 +68,29 @@ STAGE_COLUMNS = ["id", "name", "order", "volume", "sentiment.negative", "sentime
 
 
 def stages_report(session: Session, period: Period, jm: JourneyMap, examples: bool) -> StagesReport:
-    """Every stage's summary over the period."""
-    totals = stage_totals(session, period)
-    stages = [summarise(s.id, s.name, s.order, totals.pop(s.id, Counts()), _phrases(session, s.id, period, examples),
-                        _trend(session, s.id, period))
+    """Every stage's summary over the period: a handful of queries whatever the number of stages or items."""
+    totals = counts_by_bucket(session, "stage", [period.span()])[0]
+    windows = period.weeks()
+    weekly = counts_by_bucket(session, "stage", [s for _, s in windows])
+    phrases = top_phrases_by_stage(session, period, examples=examples)
+    verbatims = texts(session, (i for ps in phrases.values() for p in ps for i in p.example_ids), period.span())
+
+    def trend(stage: str) -> list[StageWeek]:
+        return [StageWeek(week_start=first, volume=c.volume, negative_share=_round(metrics.negative_share(c)),
+                          nps=_round(metrics.nps(c), 1))
+                for (first, _), c in ((w, week.get(stage, Counts())) for w, week in zip(windows, weekly,
+                                                                                          strict=True))]
+
+    def top(stage: str) -> list[Phrase]:
+        return [Phrase(phrase=p.phrase, count=p.count, negative=p.negative,
+                       examples=[verbatims[i] for i in p.example_ids if i in verbatims])
+                for p in phrases.get(stage, [])]
+
+    stages = [summarise(s.id, s.name, s.order, totals.pop(s.id, Counts()), top(s.id), trend(s.id))
               for s in jm.stages]
     unstaged = totals.pop(UNSTAGED, Counts())
     # Stages dropped from the map since the items were tagged still count, under their id.
     stages += [summarise(sid, sid, None, c, []) for sid, c in sorted(totals.items())]
     stages.append(summarise(None, "No stage fitted", None, unstaged, []))
-    return StagesReport(since=period.since, until=period.until, journey_map_version=jm.version, stages=stages)
+    return StagesReport(since=period.since, until=period.until, tz=str(period.tz),
+                        journey_map_version=jm.version, stages=stages)

@@ -21,7 +21,8 @@ class Phrase(BaseModel):
     phrase: str
     count: int
     negative: int
-    examples: list[str] = Field(description="Newest verbatims using it (PII-redacted).")
+    examples: list[str] = Field(description="Up to two verbatims using it in the period (PII-redacted): the most "
+                                "negative, then the newest.")
 
 
 class StageWeek(BaseModel):
@@ -49,7 +50,8 @@ class StageSummary(BaseModel):
     aided: int = Field(description="Voices the customer was asked for (surveys, support).")
     unaided: int = Field(description="Voices given unprompted (social, reviews).")
     top_phrases: list[Phrase] = Field(default_factory=list)
-    trend: list[StageWeek] = Field(default_factory=list, description="The 8 weeks (7-day windows) ending on `until`.")
+    trend: list[StageWeek] = Field(default_factory=list,
+                                   description="The 8 weeks (7-day windows, days of `tz`) ending on `until`.")
 
 
 class StagesReport(BaseModel):
@@ -57,5 +59,6 @@ class StagesReport(BaseModel):
 
     since: date
     until: date
+    tz: str = Field("UTC", description="The time zone whose days the period and trend windows are.")
     journey_map_version: int
     stages: list[StageSummary]

@@ -1,0 +1,183 @@
+"""Full-text search over verbatims: one query language, one interface, an index per backend.
+
+The query language is a search box's: words (all must appear, in any form: ``invoices`` finds
+``invoice``), ``"exact phrases"``, and ``-word`` or ``-"a phrase"`` to leave out. Punctuation is ignored.
+
+The index belongs to the story store (journey's migration 0003):
+
+* SQLite — the FTS5 table ``feedback_search`` (external content over ``feedback_items``, porter stemming,
+  diacritics folded), kept in step by triggers; ranked by BM25;
+* PostgreSQL — the generated column ``feedback_items.search_vector`` (``to_tsvector('lp_search', text)``: English
+  stemming, diacritics folded with ``unaccent`` where the extension exists) with a GIN index; ranked by
+  ``ts_rank_cd`` (cover density).
+
+``text_index`` picks the implementation; both give a match condition on ``feedback_items`` and a rank where
+lower is better, so the repository above them is the same on both backends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
+from sqlalchemy.orm import Session
+
+from services.journey.models import FeedbackItem
+from services.reporting.pagination import InvalidCursor
+from shared.http import ServiceError
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(-?)(\S+)')
+_WORD = re.compile(r"[^\W_]+")
+
+
+class InvalidSearch(ServiceError):
+    """A search with nothing to look for."""
+
+    code = "invalid_search"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What to find: phrases that must all appear, and phrases that must not."""
+
+    required: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+
+
+def parse(text: str) -> SearchQuery:
+    """The search a user typed; ``InvalidSearch`` when it has no word to find."""
+    required: list[str] = []
+    excluded: list[str] = []
+    for m in _TOKEN.finditer(text):
+        negated = bool(m.group(1) or m.group(3))
+        words = _WORD.findall(m.group(2) if m.group(2) is not None else m.group(4))
+        if words:
+            (excluded if negated else required).append(" ".join(w.lower() for w in words))
+    if not required:
+        raise InvalidSearch("the search has no word to find (letters or digits; `-word` only leaves words out)")
+    return SearchQuery(tuple(dict.fromkeys(required)), tuple(dict.fromkeys(excluded)))
+
+
+@dataclass(frozen=True)
+class RankAfter:
+    """Where a relevance page ends: the last item's rank and its backend key (as text, from the cursor)."""
+
+    rank: float
+    key: str
+
+
+class TextIndex(Protocol):
+    """A full-text index over ``feedback_items.text``."""
+
+    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
+        """``stmt`` (a newest-first select from ``feedback_items``) narrowed to matches. ``narrowed``: other
+        filters already bound the rows through an index (stage or customer)."""
+
+    def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
+               limit: int) -> Select[Any]:
+        """Up to ``limit`` matches passing ``where``, most relevant first, after ``after``: rows of
+        (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties."""
+
+
+class SqliteTextIndex:
+    """FTS5 (``feedback_search``), ranked by BM25 (its ``rank`` column); ties broken by rowid.
+
+    Plans chosen from EXPLAIN QUERY PLAN on a million items: the other filters reach FTS5 as ``+rowid IN
+    (...)`` (the ``+`` keeps SQLite from handing each rowid to FTS5 as a separate lookup, which re-ran the search
+    per row), and only the page's rows are joined back to ``feedback_items``. Newest first, a common term walks
+    the time index and probes the match set; a rare one reads its matches and sorts them.
+    """
+
+    fts = table("feedback_search", column("rowid"), column("rank"), column("feedback_search"))
+    rowid: ColumnElement[Any] = literal_column("feedback_items.rowid")
+    COMMON = 5000
+
+    @staticmethod
+    def expression(query: SearchQuery) -> str:
+        """The FTS5 query: quoted phrases (words only, so nothing in them is FTS5 syntax)."""
+        expr = " AND ".join(f'"{p}"' for p in query.required)
+        return expr + "".join(f' NOT "{p}"' for p in query.excluded)
+
+    def _match(self, query: SearchQuery) -> ColumnElement[bool]:
+        return self.fts.c.feedback_search.op("MATCH")(bindparam("fts_query", self.expression(query)))
+
+    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
+        stmt = stmt.where(self.rowid.in_(select(self.fts.c.rowid).where(self._match(query))))
+        if narrowed:
+            return stmt
+        common = session.scalar(select(func.count()).select_from(
+            select(self.fts.c.rowid).where(self._match(query)).limit(self.COMMON).subquery()))
+        return stmt.with_hint(FeedbackItem, "INDEXED BY ix_feedback_items_occurred_id", "sqlite") \
+            if (common or 0) >= self.COMMON else stmt
+
+    def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
+               limit: int) -> Select[Any]:
+        fts = self.fts
+        hits = select(fts.c.rowid.label("hit"), fts.c.rank.label("rank")).where(self._match(query))
+        if where:
+            hits = hits.where(literal_column("+feedback_search.rowid").in_(select(self.rowid).where(*where)))
+        if after is not None:
+            if not after.key.isdigit():
+                raise InvalidCursor("the cursor is not one this API returned")
+            hits = hits.where(or_(fts.c.rank > after.rank,
+                                  and_(fts.c.rank == after.rank, fts.c.rowid > int(after.key))))
+        page = hits.order_by(fts.c.rank, fts.c.rowid).limit(limit).subquery("hits")
+        return (select(FeedbackItem, page.c.rank, page.c.hit).join(page, page.c.hit == self.rowid)
+                .order_by(page.c.rank, page.c.hit))
+
+
+class PostgresTextIndex:
+    """``search_vector`` (tsvector, GIN), ranked by ``ts_rank_cd`` (cover density); ties broken by feedback id."""
+
+    vector: ColumnElement[Any] = literal_column("feedback_items.search_vector")
+
+    @staticmethod
+    def tsquery(phrase: str) -> Any:
+        """The tsquery of one phrase, normalised by the same configuration as the column."""
+        return func.phraseto_tsquery(literal_column("'lp_search'::regconfig"), phrase)
+
+    def _wanted(self, query: SearchQuery) -> Any:
+        wanted = self.tsquery(query.required[0])
+        for phrase in query.required[1:]:
+            wanted = wanted.op("&&")(self.tsquery(phrase))
+        return wanted
+
+    def condition(self, query: SearchQuery) -> ColumnElement[bool]:
+        """Every required phrase and none of the excluded ones."""
+        parts = [self.vector.op("@@")(self._wanted(query))]
+        parts += [not_(self.vector.op("@@")(self.tsquery(p))) for p in query.excluded]
+        return and_(*parts)
+
+    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
+        return stmt.where(self.condition(query))
+
+    def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
+               limit: int) -> Select[Any]:
+        # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
+        rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
+        stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(self.condition(query), *where)
+        if after is not None:
+            stmt = stmt.where(or_(rank > after.rank, and_(rank == after.rank, FeedbackItem.feedback_id > after.key)))
+        return stmt.order_by(rank, FeedbackItem.feedback_id).limit(limit)
+
+
+def text_index(session: Session) -> TextIndex:
+    """The index of the session's backend."""
+    return PostgresTextIndex() if session.get_bind().dialect.name == "postgresql" else SqliteTextIndex()
