@@ -7,6 +7,12 @@ backs off and tries again. A row marked published after its publish failed
 is impossible; a row published twice (the mark failed) carries the same event
 id, which consumers drop.
 
+A broker can also lose messages it acknowledged (the bundled in-memory broker
+when it restarts; Kafka after an unclean leader election). The relay notices:
+the offsets a partition hands out go backwards. It then marks every row it
+published since it started (or since the last such loss) unpublished again,
+so that they are sent once more; consumers drop what they had already applied.
+
 Each service declares its table with ``OutboxColumns`` on its own declarative
 base (a distinct table name, so that services can share one database).
 """
@@ -21,10 +27,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
-from shared.bus.producer import EventProducer, OutgoingMessage
+from shared.bus.producer import Delivery, EventProducer, OutgoingMessage
 from shared.contracts.envelope import utcnow
 from shared.db import UTCDateTime, transaction
-from shared.observability.metrics import OUTBOX_BACKLOG, PIPELINE_ITEMS
+from shared.observability.metrics import OUTBOX_BACKLOG, PIPELINE_ITEMS, Every
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,28 @@ def stage_messages(session: Session, model: type[OutboxColumns], messages: Seque
     )
 
 
+class LogWatch:
+    """Notices a broker that lost messages it had acknowledged: a partition's offsets went backwards."""
+
+    def __init__(self) -> None:
+        self._ends: dict[tuple[str, int], int] = {}
+        self.since: datetime | None = None
+        """When the first batch still trusted to be on the broker was published."""
+
+    def lost(self, deliveries: Sequence[Delivery], at: datetime) -> datetime | None:
+        """Record a batch published at ``at``; if the broker lost earlier ones, return since when to resend."""
+        lost = any(d.offset < self._ends.get((d.topic, d.partition), 0) for d in deliveries)
+        since = self.since
+        if lost:
+            self._ends.clear()
+        if lost or self.since is None:
+            self.since = at
+        for d in deliveries:
+            key = (d.topic, d.partition)
+            self._ends[key] = max(self._ends.get(key, 0), d.offset + 1)
+        return since if lost else None
+
+
 class OutboxRelay:
     """Moves outbox rows onto the bus, oldest first, in batches."""
 
@@ -81,6 +109,8 @@ class OutboxRelay:
         self._linger_s = linger_s
         self._max_backoff_s = max_backoff_s
         self._wake = threading.Event()
+        self._watch = LogWatch()
+        self._backlog_due = Every(1.0)
 
     def notify(self) -> None:
         """Say that new rows were committed, so the relay does not wait for its idle tick."""
@@ -98,10 +128,17 @@ class OutboxRelay:
             rows = session.execute(stmt).all()
             if not rows:
                 return 0
-            self._producer.publish(
+            deliveries = self._producer.deliver(
                 [OutgoingMessage(r.topic, r.key, r.value, headers=(("ce_id", r.event_id.encode()),)) for r in rows]
             )
-            session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(published_at=utcnow()))
+            now = utcnow()
+            session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(published_at=now))
+            since = self._watch.lost(deliveries, now)
+            if since is not None:
+                resent = session.execute(update(model).where(model.published_at >= since, model.published_at < now)
+                                         .values(published_at=None)).rowcount  # type: ignore[attr-defined]
+                log.error("the broker lost messages it had acknowledged; publishing them again",
+                          extra={"service": self._service, "since": since.isoformat(), "rows": resent})
         PIPELINE_ITEMS.labels(self._service, "published").inc(len(rows))
         return len(rows)
 
@@ -111,6 +148,15 @@ class OutboxRelay:
         with self._sessions() as session:
             stmt = select(func.count()).select_from(model).where(model.published_at.is_(None))
             return int(session.scalar(stmt) or 0)
+
+    def _record_backlog(self) -> None:
+        """Refresh ``lp_outbox_backlog`` (one per process, so per service), at most once a second."""
+        if not self._backlog_due.due():
+            return
+        try:
+            OUTBOX_BACKLOG.set(self.backlog())
+        except Exception:
+            log.warning("cannot read the outbox backlog")
 
     def close(self) -> None:
         """Flush and close the producer (after the relay stopped)."""
@@ -127,13 +173,11 @@ class OutboxRelay:
                 failures += 1
                 delay = min(self._max_backoff_s, 0.25 * 2 ** min(failures, 8))
                 log.warning("outbox publish failed; will retry", extra={"error": repr(exc), "retry_in_s": delay})
+                self._record_backlog()  # the backlog grows while publishing fails: that is when it matters
                 stop.wait(delay)
                 continue
             if published < self._batch_size:
-                try:
-                    OUTBOX_BACKLOG.set(self.backlog())  # one per process: scraped per service
-                except Exception:
-                    log.warning("cannot read the outbox backlog")
+                self._record_backlog()
                 if self._wake.wait(self._idle_s):
                     # Woken by a commit: linger a little so that one round publishes many commits' rows.
                     stop.wait(self._linger_s)

@@ -7,6 +7,7 @@ production mode refuses to start with missing or default secrets.
 
 from __future__ import annotations
 
+import hmac
 from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +27,9 @@ class SettingsError(ValueError):
     """Settings that cannot run, with the variable to fix."""
 
 
-INSECURE_KEYS = frozenset({"", "changeme", "change-me", "secret", "dev", "test"})
+INSECURE_KEYS = frozenset({"", "changeme", "change-me", "changeit", "secret", "password", "default", "example",
+                           "admin", "dev", "test", "listening-path"})
+"""Values production refuses for any secret setting (compared case-insensitively)."""
 EMBEDDED_IDENTITY_KEY = "listening-path-embedded-identity-key"
 
 
@@ -65,8 +68,13 @@ class ServiceSettings(BaseSettings):
             key = self.api_key.get_secret_value() if self.api_key else ""
             if key.lower() in INSECURE_KEYS or len(key) < 24:
                 raise SettingsError("LP_API_KEY must be set to a random value of 24+ characters in production")
-            if self.identity_key.get_secret_value() == EMBEDDED_IDENTITY_KEY:
+            if hmac.compare_digest(self.identity_key.get_secret_value().encode(), EMBEDDED_IDENTITY_KEY.encode()):
                 raise SettingsError("LP_IDENTITY_KEY must be set to a random secret in production mode")
+            for name in type(self).model_fields:
+                value = getattr(self, name)
+                if isinstance(value, SecretStr) and value.get_secret_value() \
+                        and value.get_secret_value().strip().lower() in INSECURE_KEYS:
+                    raise SettingsError(f"LP_{name.upper()} is a well-known default; set a random secret in production")
         return self
 
     def database_url_for(self, owner: str) -> str:

@@ -47,6 +47,7 @@ def serve(service: str) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        workers=getattr(settings, "workers", 1),  # ingest: LP_INGEST_WORKERS (services/ingest/leader.py)
     )
 
 
@@ -121,8 +122,9 @@ def _register_operations() -> None:
     from services.cli.replay import replay
     from services.ingest.imports.cli import import_command
     from services.ingest.pollers.cli import poll_command
+    from services.nlp.tagging import nlp
 
-    for command in (import_command, poll_command, journey, keys, replay):
+    for command in (import_command, poll_command, journey, keys, replay, nlp):
         cli.add_command(command)
 
 

@@ -74,11 +74,13 @@ class ServiceProcess:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM (graceful: drain and commit), then SIGKILL after ``timeout_s``."""
+    def stop(self, timeout_s: float = 20.0) -> bool:
+        """SIGTERM (graceful: drain and commit), then SIGKILL after ``timeout_s``; True if SIGTERM sufficed."""
         proc, self.proc = self.proc, None
-        if proc is not None and not stop_process(proc, timeout_s=timeout_s):
-            log.warning("service did not stop in time; killed it", extra={"service": self.spec.name})
+        if proc is None or stop_process(proc, timeout_s=timeout_s):
+            return True
+        log.warning("service did not stop in time; killed it", extra={"service": self.spec.name})
+        return False
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

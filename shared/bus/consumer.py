@@ -12,6 +12,11 @@ Failures are sorted in two:
 * **anything else**: the message cannot be processed. A failing batch is
   split and retried one message at a time so that only the poison message
   goes to the dead-letter topic, with the reason; the rest go on.
+
+Observability: ``lp_pipeline_items_total`` (in, processed, failed, dead_lettered), ``lp_dead_letters_total``
+by group and reason, and ``lp_consumer_lag`` per assigned partition, refreshed at most every
+``lag_interval_s`` whether or not messages arrive. Each batch is logged once, with the trace ids of its events,
+and every log line written while it is processed carries them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from shared.bus.producer import EventProducer, OutgoingMessage
 from shared.contracts.dead_letter import DeadLetter
 from shared.contracts.envelope import CloudEvent, utcnow
 from shared.contracts.topics import dead_letter_topic
-from shared.observability.metrics import CONSUMER_LAG, PIPELINE_ITEMS
+from shared.observability.logs import trace_context
+from shared.observability.metrics import CONSUMER_LAG, DEAD_LETTERS, PIPELINE_ITEMS, Every
+from shared.observability.tracing import parse_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,10 @@ class ConsumedEvent(Generic[PayloadT]):
     offset: int
     key: str | None
     event: CloudEvent[PayloadT]
+
+
+DEAD_LETTER_REASONS = ("invalid_event", "processing_failed")
+"""Why a message goes to the dead-letter topic (the ``lp-dlq-reason`` header and the metric's label)."""
 
 
 class Stopping(Exception):
@@ -71,6 +82,7 @@ class ConsumerConfig:
     session_timeout_ms: int = 10000
     heartbeat_interval_ms: int = 2000
     max_backoff_s: float = 10.0
+    lag_interval_s: float = 5.0
 
 
 class BatchConsumer(Generic[PayloadT]):
@@ -96,7 +108,14 @@ class BatchConsumer(Generic[PayloadT]):
         self._transient = (*transient, KafkaError)
         self._dlq_topic = dead_letter_topic(config.group_id)
         self._dead: list[OutgoingMessage] = []
+        self._lag_due = Every(config.lag_interval_s)
+        self._lag_series: set[tuple[str, str, str]] = set()
         self.running = threading.Event()
+        # Series that exist from the start read 0 rather than "no data" (and rate() sees the first increase).
+        for outcome in ("in", "processed", "failed", "dead_lettered"):
+            PIPELINE_ITEMS.labels(service, outcome)
+        for reason in DEAD_LETTER_REASONS:
+            DEAD_LETTERS.labels(config.group_id, reason)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -114,20 +133,43 @@ class BatchConsumer(Generic[PayloadT]):
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
         )
         self.running.set()
+        topic_ids: dict[str, object] = {}
         try:
             while not stop.is_set():
                 records = self._collect(consumer, stop)
-                if not records:
-                    continue
-                try:
-                    self._handle(records, stop)
-                except Stopping:
-                    break  # nothing of this batch is committed; it is redelivered after restart
-                self._commit(consumer, records)
-                self._record_lag(consumer)
+                recreated = self._reread_recreated_topics(consumer, topic_ids)
+                records = [r for r in records if r.topic not in recreated]
+                if records:
+                    try:
+                        self._handle(records, stop)
+                    except Stopping:
+                        break  # nothing of this batch is committed; it is redelivered after restart
+                    self._commit(consumer, records)
+                if self._lag_due.due():
+                    self._record_lag(consumer)
         finally:
             self.running.clear()
+            self._forget_lag(set())
             consumer.close(autocommit=False)
+
+    def _reread_recreated_topics(self, consumer: KafkaConsumer, known: dict[str, object]) -> set[str]:
+        """Topics that were created anew since last seen (a broker that lost its state, e.g. the bundled in-memory
+        one restarted): everything on them is new, yet kafka-python keeps its old positions (past their start), so
+        read them again from the beginning. Returns those topics; records polled from them before are dropped."""
+        cluster = consumer._client.cluster  # kafka-python has no public accessor of topic ids
+        recreated: set[str] = set()
+        for topic in self.config.topics:
+            current = cluster.topic_id(topic)
+            if current is not None:
+                if known.get(topic, current) != current:
+                    recreated.add(topic)
+                known[topic] = current
+        partitions = [tp for tp in consumer.assignment() if tp.topic in recreated]
+        if partitions:
+            log.warning("topic created anew (the broker lost it); reading it from the start",
+                        extra={"group": self.config.group_id, "topics": sorted(recreated)})
+            consumer.seek_to_beginning(*partitions)
+        return recreated
 
     def _collect(self, consumer: KafkaConsumer, stop: threading.Event) -> list[_Record]:
         """Up to ``batch_size`` records, waiting at most ``max_wait_ms`` once the first one arrived."""
@@ -156,12 +198,18 @@ class BatchConsumer(Generic[PayloadT]):
                 continue
             key = record.key.decode("utf-8", "replace") if record.key is not None else None
             events.append(ConsumedEvent(record.topic, record.partition, record.offset, key, envelope))
-        if events:
-            self._process(events, stop, records_by_offset={(r.partition, r.offset): r for r in records})
-        if self._dead:
-            self._retry_transient(lambda: self._producer.publish(self._dead), stop)
-            PIPELINE_ITEMS.labels(self._service, "dead_lettered").inc(len(self._dead))
-            self._dead = []
+        with trace_context(parse_trace_id(e.event.traceparent) for e in events):
+            if events:
+                self._process(events, stop, records_by_offset={(r.partition, r.offset): r for r in records})
+            dead = self._dead
+            if dead:
+                self._retry_transient(lambda: self._producer.publish(dead), stop)
+                PIPELINE_ITEMS.labels(self._service, "dead_lettered").inc(len(dead))
+                for letter in dead:
+                    DEAD_LETTERS.labels(self.config.group_id, _dead_letter_reason(letter)).inc()
+                self._dead = []
+            log.info("batch processed", extra={"group": self.config.group_id, "items": len(records),
+                                               "dead_lettered": len(dead)})
 
     def _process(
         self,
@@ -178,7 +226,8 @@ class BatchConsumer(Generic[PayloadT]):
             if len(events) > 1:
                 log.warning("batch failed, isolating the failing message", extra={"error": repr(exc)})
                 for one in events:
-                    self._process([one], stop, records_by_offset)
+                    with trace_context([parse_trace_id(one.event.traceparent)]):
+                        self._process([one], stop, records_by_offset)
                 return
             bad = events[0]
             log.error(
@@ -243,13 +292,46 @@ class BatchConsumer(Generic[PayloadT]):
             log.warning("offset commit refused after a rebalance; the batch will be redelivered")
 
     def _record_lag(self, consumer: KafkaConsumer) -> None:
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:
-                continue
-            position = consumer.position(tp, timeout_ms=1000)
-            if position is not None:
-                CONSUMER_LAG.labels(self.config.group_id, tp.topic, str(tp.partition)).set(max(0, high - position))
+        """Set ``lp_consumer_lag`` for each assigned partition: end offset minus position.
+
+        The end offset is the high watermark of the last fetch response (free); only partitions not fetched
+        from yet cost one ListOffsets request. Partitions no longer assigned lose their series.
+        """
+        group = self.config.group_id
+        seen: set[tuple[str, str, str]] = set()
+        try:
+            assigned = consumer.assignment()
+            ends = {tp: consumer.highwater(tp) for tp in assigned}
+            unknown = [tp for tp, end in ends.items() if end is None]
+            if unknown:
+                ends.update(consumer.end_offsets(unknown))
+            for tp, end in ends.items():
+                position = consumer.position(tp, timeout_ms=1000)
+                if end is None or position is None:
+                    continue
+                labels = (group, tp.topic, str(tp.partition))
+                CONSUMER_LAG.labels(*labels).set(max(0, end - position))
+                seen.add(labels)
+        except KafkaError as exc:
+            log.debug("consumer lag not refreshed", extra={"group": group, "error": repr(exc)})
+            return
+        self._forget_lag(seen)
+
+    def _forget_lag(self, keep: set[tuple[str, str, str]]) -> None:
+        for labels in self._lag_series - keep:
+            try:
+                CONSUMER_LAG.remove(*labels)
+            except KeyError:
+                pass
+        self._lag_series = keep
+
+
+def _dead_letter_reason(message: OutgoingMessage) -> str:
+    """The reason code a dead letter carries in its ``lp-dlq-reason`` header."""
+    for name, value in message.headers:
+        if name == "lp-dlq-reason":
+            return value.decode("utf-8", "replace")
+    return "unknown"
 
 
 class _Record:

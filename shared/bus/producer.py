@@ -13,6 +13,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """Where the broker put one acknowledged message."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     """One message ready for the wire: topic, key and the serialised event."""
 
@@ -38,6 +47,10 @@ class EventProducer:
             "linger_ms": linger_ms,
             "retries": 5,
             "max_in_flight_requests_per_connection": 1,  # keeps per-key order across retries
+            # Not idempotent: a broker restarted without its producer state (the bundled broker keeps it in
+            # memory) answers UnknownProducerId forever, and the client retries without end, so a send never
+            # fails and SIGTERM cannot drain. Duplicates a retry may cause are dropped by the consumers' ids.
+            "enable_idempotence": False,
             "request_timeout_ms": 15000,
             "max_block_ms": 15000,
         }
@@ -47,15 +60,20 @@ class EventProducer:
 
     def publish(self, messages: Sequence[OutgoingMessage], *, timeout_s: float = 30.0) -> None:
         """Send all messages and return once the broker acknowledged every one; raise on any failure."""
+        self.deliver(messages, timeout_s=timeout_s)
+
+    def deliver(self, messages: Sequence[OutgoingMessage], *, timeout_s: float = 30.0) -> list[Delivery]:
+        """``publish``, returning where the broker put each message (in order)."""
         if self._producer is None:
             self._producer = KafkaProducer(**self._config)
         try:
-            self._send_all(self._producer, messages, timeout_s)
+            return self._send_all(self._producer, messages, timeout_s)
         except Exception:
             self._drop()
             raise
 
-    def _send_all(self, producer: KafkaProducer, messages: Sequence[OutgoingMessage], timeout_s: float) -> None:
+    def _send_all(self, producer: KafkaProducer, messages: Sequence[OutgoingMessage], timeout_s: float
+                  ) -> list[Delivery]:
         futures = [
             producer.send(
                 m.topic,
@@ -66,8 +84,11 @@ class EventProducer:
             for m in messages
         ]
         producer.flush(timeout=timeout_s)
+        deliveries = []
         for future in futures:
-            future.get(timeout=timeout_s)
+            meta = future.get(timeout=timeout_s)
+            deliveries.append(Delivery(meta.topic, meta.partition, meta.offset))
+        return deliveries
 
     def _drop(self) -> None:
         producer, self._producer = self._producer, None

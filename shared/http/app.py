@@ -2,98 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http.errors import error_body, install_error_handlers
+from shared.http.bodies import DEFAULT_MAX_JSON_DEPTH, RequestBodyGuard
+from shared.http.errors import install_error_handlers
+from shared.http.openapi import install_openapi, require_declared_content_type
 from shared.http.ops import ReadinessCheck, ops_router
-from shared.observability.logs import trace_id_var
-from shared.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from shared.observability.tracing import parse_trace_id
-
-
-class RequestMetricsMiddleware:
-    """Counts and times every request by route template; binds the caller's trace id for logs."""
-
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        headers = dict(scope.get("headers") or [])
-        token = trace_id_var.set(parse_trace_id(headers.get(b"traceparent", b"").decode("latin-1")))
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            trace_id_var.reset(token)
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(self.service, path, method, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, path, method).observe(time.perf_counter() - start)
-
-
-class BodySizeLimitMiddleware:
-    """Answers 413 before reading more than ``max_bytes`` of a request body (declared or streamed)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._too_large(send)
-
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps(
-            error_body("payload_too_large", f"the request body is over {self.max_bytes} bytes")
-        ).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
+from shared.observability.requests import RequestMetricsMiddleware
 
 
 class ServiceRuntime(Protocol):
@@ -116,13 +36,18 @@ def create_service_app(
     start: Callable[[], ServiceRuntime],
     version: str = "0.1.0",
     max_body_bytes: int = 1_000_000,
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
     api_key: SecretStr | None = None,
     admin_key: SecretStr | None = None,
+    error_statuses: tuple[int, ...] = (),
 ) -> FastAPI:
-    """A FastAPI app with the project's ops endpoints, error handling and metrics.
+    """A FastAPI app with the project's ops endpoints, error handling, metrics and request-body guards.
 
     ``start`` builds the service's runtime when the app starts; it is kept in ``app.state.runtime`` and
-    stopped when the app shuts down (after uvicorn has drained in-flight requests).
+    stopped when the app shuts down (after uvicorn has drained in-flight requests). Bodies over
+    ``max_body_bytes``, JSON that is not UTF-8 or nests deeper than ``max_json_depth``, and a Content-Type an
+    operation does not declare are refused before an endpoint runs. ``error_statuses`` are documented on
+    every operation (e.g. reporting's 403 and 429); see ``shared.http.openapi`` for the rest.
     """
 
     @asynccontextmanager
@@ -137,11 +62,13 @@ def create_service_app(
         runtime: ServiceRuntime = app.state.runtime
         return runtime.readiness_checks()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  dependencies=[Depends(require_declared_content_type)])
     app.state.api_key = api_key
     app.state.admin_key = admin_key
     install_error_handlers(app)
+    install_openapi(app, shared_statuses=error_statuses)
     app.include_router(ops_router(service, checks))
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestBodyGuard, max_bytes=max_body_bytes, max_json_depth=max_json_depth)
     app.add_middleware(RequestMetricsMiddleware, service=service)
     return app

@@ -68,7 +68,12 @@ def test_monitoring_profile_scrapes_every_service(compose: dict[str, Any]) -> No
     for name in ("prometheus", "grafana"):
         assert compose["services"][name]["profiles"] == ["monitoring"]
     scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
-    targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert sorted(targets) == sorted(f"{n}:{s.settings.model_fields['port'].default}" for n, s in SERVICES.items())
+    job = scrape["scrape_configs"][0]
+    assert job["honor_labels"] is True  # the services' own `service` label wins; the target's fills the rest
+    labelled = {c["labels"]["service"]: c["targets"] for c in job["static_configs"]}
+    assert labelled == {n: [f"{n}:{s.settings.model_fields['port'].default}"] for n, s in SERVICES.items()}
+    assert scrape["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
     datasource = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
     assert yaml.safe_load(datasource.read_text())["datasources"][0]["url"] == "http://prometheus:9090"
