@@ -10,7 +10,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 def read_topic(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 20.0) -> list[Any]:
     """Every record of ``topic`` from the beginning, once at least ``expect`` arrived (or time ran out)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500,
+                             allow_auto_create_topics=False)
     try:
         deadline = time.monotonic() + timeout_s
         partitions: set[int] | None = None

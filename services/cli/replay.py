@@ -71,7 +71,7 @@ def replay(since: datetime, until: datetime | None, topics: tuple[str, ...], rat
     end = datetime.combine(last + timedelta(days=1), dtime.min, tzinfo=UTC)
     chosen = topics or TOPICS
     ensure_topics(bootstrap, chosen, partitions=settings.kafka_partitions)
-    producer = EventProducer(bootstrap, client_id="lp-replay")
+    producer = EventProducer(bootstrap, client_id="lp-replay", partitions=settings.kafka_partitions)
     try:
         for topic in chosen:
             total, messages = _messages(sessions, topic, start, end)

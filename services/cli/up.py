@@ -51,7 +51,7 @@ def run_embedded(settings: ServiceSettings, *, demo: bool, should_stop: Callable
     bootstrap = settings.kafka_bootstrap
     if not bootstrap:
         click.echo("starting the bundled Kafka-compatible broker (tansu)...")
-        broker = EmbeddedBroker(log_file=log_dir / "broker.log").start()
+        broker = EmbeddedBroker(log_file=log_dir / "broker.log", partitions=settings.kafka_partitions).start()
         bootstrap = broker.bootstrap
     click.echo("migrating schemas...")
     upgrade_schemas(settings)

@@ -55,10 +55,9 @@ class IngestRuntime:
         engine = create_db_engine(settings.database_url_for("ingest"))
         sessions = make_session_factory(engine)
         ensure_topics(bootstrap, TOPICS, partitions=settings.kafka_partitions)
-        relay = OutboxRelay(
-            model=OutboxMessage, sessions=sessions, producer=EventProducer(bootstrap, client_id="lp-ingest-relay"),
-            service="ingest", batch_size=settings.relay_batch_size, idle_s=settings.relay_idle_s,
-        )
+        producer = EventProducer(bootstrap, client_id="lp-ingest-relay", partitions=settings.kafka_partitions)
+        relay = OutboxRelay(model=OutboxMessage, sessions=sessions, producer=producer, service="ingest",
+                            batch_size=settings.relay_batch_size, idle_s=settings.relay_idle_s)
         writer = IntakeWriter(sessions=sessions, max_group_items=settings.intake_group_items, on_commit=relay.notify,
                               idempotency_ttl_s=settings.idempotency_ttl_s)
         fetcher = FetchWorker(sessions=sessions, settings=settings, adapters=ADAPTERS, on_commit=relay.notify)

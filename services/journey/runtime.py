@@ -71,7 +71,7 @@ class JourneyRuntime:
         ensure_topics(bootstrap, (JOURNEY_MAP,), partitions=1)
         with transaction(sessions) as session:
             journey_maps.adopt_configured(session, configured)
-        producer = EventProducer(bootstrap, client_id="lp-journey")
+        producer = EventProducer(bootstrap, client_id="lp-journey", partitions=settings.kafka_partitions)
         relay = OutboxRelay(model=JourneyOutbox, sessions=sessions, producer=producer, service="journey")
         consumers = build_consumers(
             bootstrap=bootstrap, sessions=sessions, producer=producer,

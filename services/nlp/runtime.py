@@ -42,7 +42,7 @@ class NlpRuntime:
         bootstrap = settings.require_bootstrap()
         ensure_topics(bootstrap, (FEEDBACK_RAW, FEEDBACK_ENRICHED, dead_letter_topic(GROUP_ID)),
                       partitions=settings.kafka_partitions)
-        producer = EventProducer(bootstrap, client_id="lp-nlp")
+        producer = EventProducer(bootstrap, client_id="lp-nlp", partitions=settings.kafka_partitions)
         holder: dict[str, NlpRuntime] = {}
         consumer = build_consumer(
             bootstrap=bootstrap, analyzer=lambda: holder["runtime"].analyzer, producer=producer,

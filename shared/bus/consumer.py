@@ -131,6 +131,10 @@ class BatchConsumer(Generic[PayloadT]):
             max_poll_interval_ms=self.config.max_poll_interval_ms,
             session_timeout_ms=self.config.session_timeout_ms,
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            # Topics are created by ensure_topics only (see there). A topic the broker lost comes back when a
+            # producer recreates it; refresh metadata often enough to see it (and its new id) soon.
+            allow_auto_create_topics=False,
+            metadata_max_age_ms=10_000,
         )
         self.running.set()
         topic_ids: dict[str, object] = {}

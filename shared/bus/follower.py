@@ -34,7 +34,7 @@ class TopicFollower(Generic[PayloadT]):
     def run(self, stop: threading.Event) -> None:
         """Follow until ``stop`` is set."""
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","), enable_auto_commit=False,
-                                 group_id=None)
+                                 group_id=None, allow_auto_create_topics=False)
         try:
             partitions: set[int] = set()
             while not partitions and not stop.is_set():  # the first calls may precede a metadata fetch

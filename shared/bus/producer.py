@@ -9,6 +9,8 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from shared.bus.admin import ensure_topics
+
 log = logging.getLogger(__name__)
 
 
@@ -37,9 +39,17 @@ class EventProducer:
     The Kafka client is created on first use and dropped after any failed publish: a broker that went
     away can leave a client in a state it never leaves (its producer id unknown to the broker that came
     back), and only a new client recovers. The caller retries; the next publish connects afresh.
+
+    The broker is never let to create a topic (``allow_auto_create_topics=False``): after a failed publish
+    the producer creates whichever of the batch's topics are missing - with ``partitions`` partitions, as
+    ``ensure_topics`` does at start-up - so a broker that lost its topics (the bundled in-memory one,
+    restarted) gets them back as the services declared them before the retry.
     """
 
-    def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 5, **overrides: Any) -> None:
+    def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 5, partitions: int = 3,
+                 **overrides: Any) -> None:
+        self._bootstrap = bootstrap
+        self._partitions = partitions
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap.split(","),
             "client_id": client_id,
@@ -53,6 +63,7 @@ class EventProducer:
             "enable_idempotence": False,
             "request_timeout_ms": 15000,
             "max_block_ms": 15000,
+            "allow_auto_create_topics": False,
         }
         config.update(overrides)
         self._config = config
@@ -70,7 +81,14 @@ class EventProducer:
             return self._send_all(self._producer, messages, timeout_s)
         except Exception:
             self._drop()
+            self._create_missing_topics({m.topic for m in messages})
             raise
+
+    def _create_missing_topics(self, topics: set[str]) -> None:
+        try:
+            ensure_topics(self._bootstrap, sorted(topics), partitions=self._partitions)
+        except Exception as exc:  # the broker may be down still: the caller's retry comes back here
+            log.debug("could not check the topics after a failed publish", extra={"error": repr(exc)})
 
     def _send_all(self, producer: KafkaProducer, messages: Sequence[OutgoingMessage], timeout_s: float
                   ) -> list[Delivery]:

@@ -18,7 +18,8 @@ def read_to_end(bootstrap: str, topic: str, payload: type[PayloadT], *, batch_si
                 timeout_s: float = 120.0) -> Iterator[list[CloudEvent[PayloadT]]]:
     """Batches of the valid events of ``topic`` (invalid ones are skipped: they are in the dead-letter topics)."""
     envelope: type[CloudEvent[PayloadT]] = CloudEvent[payload]  # type: ignore[valid-type]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None,
+                             allow_auto_create_topics=False)
     try:
         partitions: set[int] = set()
         deadline = time.monotonic() + 10

@@ -18,6 +18,7 @@ from shared.contracts.feedback import (
 from shared.contracts.journey import AlertKind, AssetState, CustomerStoryChanged, JourneyAlert, StateReason
 from shared.contracts.journey_map import JourneyMap, JourneyMapError, PriorityExperience, SourceHint, Stage
 from shared.contracts.topics import (
+    CONSUMER_GROUPS,
     CONTRACT_BY_TOPIC,
     CONTRACTS,
     CUSTOMER_EVENTS,
@@ -25,12 +26,18 @@ from shared.contracts.topics import (
     FEEDBACK_ENRICHED,
     FEEDBACK_RAW,
     JOURNEY_ALERTS,
+    JOURNEY_CUSTOMER_GROUP,
+    JOURNEY_FEEDBACK_GROUP,
     JOURNEY_MAP,
+    NLP_GROUP,
+    PRODUCT_TOPICS,
+    SINGLE_PARTITION_TOPICS,
     TopicContract,
     dead_letter_topic,
 )
 
 __all__ = [
+    "CONSUMER_GROUPS",
     "CONTRACTS",
     "CONTRACT_BY_TOPIC",
     "CUSTOMER_EVENTS",
@@ -38,7 +45,12 @@ __all__ = [
     "FEEDBACK_ENRICHED",
     "FEEDBACK_RAW",
     "JOURNEY_ALERTS",
+    "JOURNEY_CUSTOMER_GROUP",
+    "JOURNEY_FEEDBACK_GROUP",
     "JOURNEY_MAP",
+    "NLP_GROUP",
+    "PRODUCT_TOPICS",
+    "SINGLE_PARTITION_TOPICS",
     "AlertKind",
     "AssetState",
     "CloudEvent",

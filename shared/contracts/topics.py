@@ -22,6 +22,17 @@ CUSTOMER_STORY = "lp.customer.story.v1"
 JOURNEY_ALERTS = "lp.journey.alerts.v1"
 JOURNEY_MAP = "lp.journey.map.v1"
 
+SINGLE_PARTITION_TOPICS = frozenset({JOURNEY_MAP})
+"""Topics created with one partition whatever the configured count: their order is global (the last
+journey map published is the one in force)."""
+
+
+NLP_GROUP = "lp-nlp"
+JOURNEY_FEEDBACK_GROUP = "lp-journey"
+JOURNEY_CUSTOMER_GROUP = "lp-journey-customers"
+CONSUMER_GROUPS = (NLP_GROUP, JOURNEY_FEEDBACK_GROUP, JOURNEY_CUSTOMER_GROUP)
+"""The product's consumer groups; each has a dead-letter topic."""
+
 
 def dead_letter_topic(consumer_group: str) -> str:
     """The dead-letter topic of one consumer group: where its unprocessable messages go, with the reason."""
@@ -92,3 +103,6 @@ CONTRACTS: tuple[TopicContract, ...] = (
 )
 
 CONTRACT_BY_TOPIC = {c.topic: c for c in CONTRACTS}
+
+PRODUCT_TOPICS: tuple[str, ...] = (*(c.topic for c in CONTRACTS), *(dead_letter_topic(g) for g in CONSUMER_GROUPS))
+"""Every topic the product uses: what the bundled broker declares each time it starts."""

@@ -228,7 +228,7 @@ def publish_poison(bootstrap: str, run: str) -> dict[str, tuple[str, str]]:
 # -- reading what happened ---------------------------------------------------------------------------
 def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Every record on ``topic`` now, from the start to its end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, allow_auto_create_topics=False)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
@@ -414,8 +414,14 @@ def test_no_accepted_item_is_lost_or_counted_twice_through_faults(
         missing = wanted - set(story_store(module_database).ids)
         phases = Counter(o.phase for o in stream.outcomes.values() if o.feedback_id in missing)
         lags = {g: consumer_lag(broker.bootstrap, g, t) for g, t in CONSUMERS.items()}
+        # Where were they lost: never on the raw topic, on it but never enriched, or enriched but not stored?
+        on_raw = {json.loads(r.value).get("subject") for r in read_all(broker.bootstrap, FEEDBACK_RAW)}
+        on_enriched = {json.loads(r.value).get("subject") for r in read_all(broker.bootstrap, FEEDBACK_ENRICHED)}
+        where = Counter("not on raw" if m not in on_raw else "raw only" if m not in on_enriched else "enriched"
+                        for m in missing)
         pytest.fail(f"{exc}: {len(missing)} accepted items not in the story, sent while {dict(phases)}; "
-                    f"outbox backlog {outbox_backlog(module_database)}, lag {lags}\n{logs(stack)}")
+                    f"on the topics: {dict(where)}; outbox backlog {outbox_backlog(module_database)}, "
+                    f"lag {lags}\n{logs(stack)}")
 
     store = story_store(module_database)
     reported = story_from_reporting(stack)

@@ -9,11 +9,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.journey.story.service import StoryContext, apply_customer_events, apply_enriched
 from shared.bus import BatchConsumer, ConsumedEvent, ConsumerConfig, EventProducer
-from shared.contracts import CUSTOMER_EVENTS, FEEDBACK_ENRICHED, CustomerEvent, FeedbackEnriched
+from shared.contracts import (
+    CUSTOMER_EVENTS,
+    FEEDBACK_ENRICHED,
+    JOURNEY_CUSTOMER_GROUP,
+    JOURNEY_FEEDBACK_GROUP,
+    CustomerEvent,
+    FeedbackEnriched,
+)
 from shared.db import transaction
 
-FEEDBACK_GROUP = "lp-journey"
-CUSTOMER_GROUP = "lp-journey-customers"
+FEEDBACK_GROUP = JOURNEY_FEEDBACK_GROUP
+CUSTOMER_GROUP = JOURNEY_CUSTOMER_GROUP
 
 
 def build_consumers(

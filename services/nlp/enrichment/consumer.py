@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from services.nlp.enrichment.service import enrich
 from services.nlp.models import Analyzer
 from shared.bus import BatchConsumer, ConsumedEvent, ConsumerConfig, EventProducer
-from shared.contracts import FEEDBACK_RAW, FeedbackReceived
+from shared.contracts import FEEDBACK_RAW, NLP_GROUP, FeedbackReceived
 
-GROUP_ID = "lp-nlp"
+GROUP_ID = NLP_GROUP
 
 
 def build_consumer(
