@@ -44,6 +44,17 @@ class StageMethod(StrEnum):
     NONE = "none"
 
 
+def customer_key(customer_id: str | None, email: str | None, handle: str | None) -> str | None:
+    """The partition key of a customer reference: ``id:…``, else ``email:…``, else ``handle:…`` (lower-cased)."""
+    if customer_id:
+        return f"id:{customer_id}"
+    if email:
+        return f"email:{email.lower()}"
+    if handle:
+        return f"handle:{handle.lower()}"
+    return None
+
+
 class CustomerRef(BaseModel):
     """Whatever identifies the customer behind an item; any or none may be known."""
 
@@ -57,13 +68,7 @@ class CustomerRef(BaseModel):
 
     def key(self) -> str | None:
         """The partition key for per-customer ordering: id, else email, else handle."""
-        if self.id:
-            return f"id:{self.id}"
-        if self.email:
-            return f"email:{self.email.lower()}"
-        if self.handle:
-            return f"handle:{self.handle.lower()}"
-        return None
+        return customer_key(self.id, self.email, self.handle)
 
 
 class Scores(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.networks import validate_email
 
-from shared.contracts import CustomerRef, FeedbackKind, FeedbackSource, Scores
+from shared.contracts.feedback import CustomerRef, FeedbackKind, FeedbackSource, Scores, customer_key
 
 
 @lru_cache(maxsize=65536)
@@ -38,14 +38,8 @@ class CustomerIn(BaseModel):
         return CustomerRef.model_construct(id=self.id, email=self.email, handle=self.handle)
 
     def key(self) -> str | None:
-        """The partition key: id, else email, else handle (as ``CustomerRef.key``, without building one)."""
-        if self.id:
-            return f"id:{self.id}"
-        if self.email:
-            return f"email:{self.email.lower()}"
-        if self.handle:
-            return f"handle:{self.handle.lower()}"
-        return None
+        """The partition key, as ``CustomerRef.key`` (without building one)."""
+        return customer_key(self.id, self.email, self.handle)
 
 ASKED_SOURCES = frozenset({FeedbackSource.SURVEY, FeedbackSource.SUPPORT, FeedbackSource.CRM})
 
