@@ -131,8 +131,9 @@ class BatchConsumer(Generic[PayloadT]):
             max_poll_interval_ms=self.config.max_poll_interval_ms,
             session_timeout_ms=self.config.session_timeout_ms,
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
-            # Topics are created by ensure_topics only (see there). A topic the broker lost comes back when a
-            # producer recreates it; refresh metadata often enough to see it (and its new id) soon.
+            # Topics are created by ensure_topics only (see there). A topic the broker lost comes back when it is
+            # declared again (the embedded broker on start, a producer after a failed publish); refresh metadata
+            # often enough to see it, and its new id, soon.
             allow_auto_create_topics=False,
             metadata_max_age_ms=10_000,
         )
