@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus import EmbeddedBroker
+from shared.db import create_db_engine, make_session_factory, upgrade
 from shared.settings import normalise_database_url
 
 ADMIN_DATABASE_URL = os.environ.get("DATABASE_URL")
+INGEST_MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "ingest" / "migrations"
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     log_file = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log_file) as running:
         yield running
+
+
+@pytest.fixture
+def ingest_sessions(database: Database) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated ingest store."""
+    url = database.url_for("ingest")
+    upgrade("ingest", INGEST_MIGRATIONS, url)
+    engine = create_db_engine(url)
+    yield make_session_factory(engine)
+    engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,9 @@ from services.ingest.imports.mapping import load_mapping
 from services.ingest.imports.service import ImportError_, run_import
 from services.ingest.pollers.config import PollersConfig, SourceConfig
 from services.ingest.pollers.scheduler import PollScheduler
-from shared.db import create_db_engine, make_session_factory, upgrade
-from tests.conftest import Database
 from tests.hostile.conftest import AUTH, SECRETS
 from tests.ingest import signing
 from tests.ingest.provider_server import ProviderServer, Reply, fixture
-
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "ingest" / "migrations"
 
 
 @pytest.mark.parametrize("params", [{"since": "0001-01-01"}, {"until": "9999-12-31"}, {"until": "0001-01-05"},
@@ -53,16 +48,9 @@ def test_head_of_a_webhook_answers_without_a_body(ingest_client: TestClient) -> 
     assert ingest_client.head("/v1/webhooks/nosuchtool").status_code == 404
 
 
-@pytest.fixture
-def sessions(database: Database) -> Iterator[sessionmaker[Session]]:
-    url = database.url_for("ingest")
-    upgrade("ingest", MIGRATIONS, url)
-    engine = create_db_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
-def test_a_malformed_page_is_a_poll_error_and_the_round_goes_on(sessions: sessionmaker[Session]) -> None:
+def test_a_malformed_page_is_a_poll_error_and_the_round_goes_on(ingest_sessions: sessionmaker[Session]) -> None:
     """A page of the wrong shape raised out of the round: later sources were skipped and the failing one was
     polled again at once, in a loop."""
     with ProviderServer() as server:
@@ -72,7 +60,7 @@ def test_a_malformed_page_is_a_poll_error_and_the_round_goes_on(sessions: sessio
             SourceConfig(name="broken", kind="reddit", subreddit="broken", base_url=server.url),
             SourceConfig(name="fine", kind="reddit", subreddit="fine", base_url=server.url),
         ])
-        scheduler = PollScheduler(config, sessions=sessions)
+        scheduler = PollScheduler(config, sessions=ingest_sessions)
         summaries = {s.source: s for s in scheduler.run_due()}
     assert summaries["broken"].error is not None
     assert "documented shape" in summaries["broken"].error
@@ -81,9 +69,9 @@ def test_a_malformed_page_is_a_poll_error_and_the_round_goes_on(sessions: sessio
     assert scheduler.next_due(config.sources[0]) - time.time() >= 30, "the failing source backs off: no hot retry"
 
 
-def test_a_csv_header_the_reader_cannot_read_is_an_import_error(sessions: sessionmaker[Session],
+def test_a_csv_header_the_reader_cannot_read_is_an_import_error(ingest_sessions: sessionmaker[Session],
                                                                tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(b"text,n\rps\nhello,3\n")  # a bare CR inside the header line
     with pytest.raises(ImportError_, match="header"):
-        run_import(path, sessions=sessions, mapping=load_mapping(defaults={"provider": "x"}))
+        run_import(path, sessions=ingest_sessions, mapping=load_mapping(defaults={"provider": "x"}))

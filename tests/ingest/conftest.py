@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.cli.migrate import upgrade_schemas
 from services.ingest.app import create_app
@@ -74,3 +75,9 @@ def stored_customer_events(client: TestClient) -> list[RawCustomerEvent]:
     """Every stored customer event."""
     with runtime_of(client).sessions() as session:
         return list(session.scalars(select(RawCustomerEvent).order_by(RawCustomerEvent.external_id)))
+
+
+@pytest.fixture
+def sessions(ingest_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions on a fresh, migrated ingest store (``ingest_sessions``)."""
+    return ingest_sessions

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,19 +18,7 @@ from services.ingest.imports.cli import import_command
 from services.ingest.imports.mapping import MappingError, load_mapping
 from services.ingest.imports.service import ImportError_, run_import
 from services.ingest.models import OutboxMessage, RawFeedback
-from shared.db import create_db_engine, make_session_factory, upgrade
 from tests.conftest import Database
-
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "ingest" / "migrations"
-
-
-@pytest.fixture
-def sessions(database: Database) -> Iterator[sessionmaker[Session]]:
-    url = database.url_for("ingest")
-    upgrade("ingest", MIGRATIONS, url)
-    engine = create_db_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def rows(sessions: sessionmaker[Session]) -> dict[str, dict[str, Any]]:

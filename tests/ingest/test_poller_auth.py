@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -25,23 +24,13 @@ from services.ingest.pollers.auth import (
 from services.ingest.pollers.config import SourceConfig
 from services.ingest.pollers.service import poll_once
 from services.ingest.provider_api import ProviderApi, RetryPolicy
-from shared.db import create_db_engine, make_session_factory, upgrade
-from tests.conftest import Database
 from tests.ingest.provider_server import ProviderServer, Reply, Seen, fixture
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "ingest" / "migrations"
 APP_REVIEWS = "/v1/apps/682658836/customerReviews"
 PLAY_REVIEWS = "/androidpublisher/v3/applications/com.northwind.app/reviews"
 KEY_ID, ISSUER_ID = "2X9R4HXF34", "57246542-96fe-1a63-e053-0824d011072a"
 
 
-@pytest.fixture
-def sessions(database: Database) -> Iterator[sessionmaker[Session]]:
-    url = database.url_for("ingest")
-    upgrade("ingest", MIGRATIONS, url)
-    engine = create_db_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def api(config: SourceConfig) -> ProviderApi:

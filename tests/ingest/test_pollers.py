@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,8 @@ from services.ingest.pollers.scheduler import PollScheduler
 from services.ingest.pollers.service import poll_once
 from services.ingest.provider_api import ProviderApi, RetryPolicy
 from services.ingest.settings import IngestSettings
-from shared.db import create_db_engine, make_session_factory, upgrade
 from tests.conftest import Database
 from tests.ingest.provider_server import FIXTURES, ProviderServer, Reply, fixture, fixture_bytes
-
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "ingest" / "migrations"
-
-
-@pytest.fixture
-def sessions(database: Database) -> Iterator[sessionmaker[Session]]:
-    url = database.url_for("ingest")
-    upgrade("ingest", MIGRATIONS, url)
-    engine = create_db_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 class Sleeps:
