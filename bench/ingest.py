@@ -41,18 +41,11 @@ import httpx  # noqa: E402
 from fastapi import Body, FastAPI  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench._pipeline import KEY, TEXTS  # noqa: E402
 from services.ingest.feedback.endpoints import FeedbackBody  # noqa: E402
 from services.ingest.settings import IngestSettings  # noqa: E402
 from shared.bus import EmbeddedBroker, free_port  # noqa: E402
 from shared.process import stop_process  # noqa: E402
-
-KEY = "bench-key-0123456789abcdef0123456789"
-TEXTS = [
-    "The onboarding checklist was clear and I was live in an hour.",
-    "Support took three days to answer a simple billing question, really frustrating.",
-    "Invoice shows the wrong VAT number again, please fix it.",
-    "Setup of the SSO integration failed twice before it worked.",
-]
 
 
 def bare_app() -> FastAPI:
