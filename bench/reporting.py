@@ -52,7 +52,10 @@ from services.journey.models import (  # noqa: E402
     FeedbackItem,
     StageDay,
     StageDayPhrase,
+    StageHour,
+    StageHourPhrase,
     StateChange,
+    utc_hour,
 )
 from shared.bus import free_port  # noqa: E402
 from shared.db import create_db_engine  # noqa: E402
@@ -136,6 +139,8 @@ def seed(url: str, items: int, rng: random.Random) -> None:
     day_examples: dict[tuple[date, str], _Examples] = defaultdict(_Examples)
     phrases: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
     phrase_examples: dict[tuple[date, str, str], _Examples] = defaultdict(_Examples)
+    hours: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    hour_phrases: dict[tuple[datetime, str, str], list[int]] = defaultdict(lambda: [0, 0])
     batch: list[dict[str, object]] = []
     with engine.begin() as conn:
         for n in range(items):
@@ -155,10 +160,17 @@ def seed(url: str, items: int, rng: random.Random) -> None:
             d[LABELS.index(label) + 1] += 1
             d[4] += round(score * SENTIMENT_SCALE)
             day_examples[key].offer(fid, score, when)
+            hour_key = (utc_hour(when), stage)
+            h = hours[hour_key]
+            h[0] += 1
+            h[LABELS.index(label) + 1] += 1
+            h[4] += round(score * SENTIMENT_SCALE)
             for p in ph:
                 phrases[(*key, p)][0] += 1
                 phrases[(*key, p)][1] += label == "negative"
                 phrase_examples[(*key, p)].offer(fid, score, when)
+                hour_phrases[(*hour_key, p)][0] += 1
+                hour_phrases[(*hour_key, p)][1] += label == "negative"
             if len(batch) >= 5000:
                 conn.execute(insert(FeedbackItem), batch)
                 batch.clear()
@@ -172,6 +184,14 @@ def seed(url: str, items: int, rng: random.Random) -> None:
             {"day": day, "stage_id": stage, "phrase": p, "count": c, "negative": neg,
              **phrase_examples[(day, stage, p)].columns()}
             for (day, stage, p), (c, neg) in phrases.items()])
+        for table, data in (
+                (StageHour, [{"hour": hour, "stage_id": stage, "volume": vol, "negative": neg, "neutral": neu,
+                              "positive": pos, "sentiment_points": pts}
+                             for (hour, stage), (vol, neg, neu, pos, pts) in hours.items()]),
+                (StageHourPhrase, [{"hour": hour, "stage_id": stage, "phrase": p, "count": c, "negative": neg}
+                                   for (hour, stage, p), (c, neg) in hour_phrases.items()])):
+            for i in range(0, len(data), 5000):
+                conn.execute(insert(table), data[i:i + 5000])
         _seed_customers(conn, customers, rng)
     engine.dispose()
 

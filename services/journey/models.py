@@ -2,10 +2,12 @@
 
 Everything here is a projection of the events journey consumed, so it can be
 rebuilt by replaying them (``listening-path journey rebuild``). Rollups
-(``stage_days``, ``experience_days``, ``stage_day_phrases``) are kept up to
-date as items arrive, so summaries read a few rows per day rather than
-scanning items; stage and phrase rollups also name example voices, read by
-primary key. Emails are stored only as keyed hashes.
+(``stage_days``, ``experience_days``, ``stage_day_phrases``, and the same per
+UTC hour: ``stage_hours``, ``experience_hours``, ``stage_hour_phrases``) are
+kept up to date as items arrive, so summaries read a few rows per day (and per
+hour at the edges of days of other time zones) rather than scanning items;
+stage and phrase rollups also name example voices, read by primary key.
+Emails are stored only as keyed hashes.
 
 Full-text search over ``feedback_items.text`` is an index the migrations keep
 (revision 0003), outside these models because it differs by backend: on
@@ -16,7 +18,7 @@ with a GIN index. ``services/reporting/feedback/search.py`` queries both.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
@@ -246,6 +248,41 @@ class ExperienceDay(RollupCounts, StoryBase):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+def utc_hour(at: datetime) -> datetime:
+    """The first instant of the UTC hour of ``at`` (aware): the key of the per-hour rollups."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class StageHour(RollupCounts, StoryBase):
+    """Per UTC hour and stage: what a period whose days are not UTC days is summed from at its edges."""
+
+    __tablename__ = "stage_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ExperienceHour(RollupCounts, StoryBase):
+    """Per UTC hour and priority experience."""
+
+    __tablename__ = "experience_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class StageHourPhrase(StoryBase):
+    """How often a key phrase was said, per UTC hour and stage (no examples: those come from the day rows)."""
+
+    __tablename__ = "stage_hour_phrases"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phrase: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StageDayPhrase(RollupExamples, StoryBase):

@@ -1,12 +1,11 @@
-"""Counters over periods and trend buckets, from the per-day rollups: never a scan of all items.
+"""Counters over periods and trend buckets, from the rollups: never a scan of all items.
 
-Rollups are kept per UTC day. A bucket (a span of instants: a period or a trend window in the caller's
-time zone) is summed from the rollup rows of the UTC days it covers; where its ends cut through a UTC day
-(time zones other than UTC), the day is taken from the rollup when the bucket covers most of it, less the
-voices of the hours it does not cover, and otherwise from its voices. Voices are read from ``feedback_items``
-through the ``occurred_at`` index and counted with the same definition (``Counts.of_item``). Each bucket is
-thus exact in any time zone, and reads at most 12 hours of voices per bucket edge (2 for Paris, 5 for New
-York).
+Rollups are kept per UTC day and per UTC hour. A bucket (a span of instants: a period or a trend window in the
+caller's time zone) is summed from the day rows of the UTC days wholly inside it and, where its ends cut through
+a UTC day (time zones other than UTC), from the hour rows of the whole UTC hours inside it. Only in zones whose
+offset is not a whole number of hours (Asia/Kolkata, +05:30) is anything left: under an hour per bucket edge,
+whose voices are read from ``feedback_items`` through the ``occurred_at`` index and counted with the same
+definition (``Counts.of_item``). Each bucket is thus exact in any time zone.
 
 A segment narrows everything to the voices of its customers; rollups are not kept per segment, so that path
 counts the segment's voices from ``feedback_items`` (through the ``customer_id`` index).
@@ -16,11 +15,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy import func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from services.journey.metrics import Counts
@@ -29,9 +28,12 @@ from services.journey.models import (
     UNSTAGED,
     Customer,
     ExperienceDay,
+    ExperienceHour,
     FeedbackItem,
     StageDay,
     StageDayPhrase,
+    StageHour,
+    StageHourPhrase,
 )
 from services.reporting.periods import Period, Span
 
@@ -46,34 +48,53 @@ def segment_customers(segment: str) -> Any:
 
 @dataclass(frozen=True)
 class _Split:
-    """A bucket as whole UTC days (``first``..``last``, possibly none) plus voices to add (+1) or take away (-1):
-    a UTC day the bucket covers for more than half is taken whole from the rollup, less the hours it does not
-    cover; a day it covers for half or less is read from the items. Items read are at most 12 hours per edge."""
+    """A bucket as whole UTC days (``first``..``last``, possibly none), whole UTC hours at its edges (``hours``:
+    [start, end) ranges, from the hour rollups) and what is left under an hour at each end (``items``: read from
+    the voices; only for zones whose offset is not whole hours, such as Asia/Kolkata)."""
 
     first: date | None
     last: date | None
-    items: tuple[tuple[Span, int], ...]
+    hours: tuple[Span, ...]
+    items: tuple[Span, ...]
 
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _hour_floor(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(at: datetime) -> datetime:
+    floor = _hour_floor(at)
+    return floor if floor == at else floor + timedelta(hours=1)
+
+
 def _split(span: Span) -> _Split:
     start, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
-    whole: list[date] = []
-    items: list[tuple[Span, int]] = []
-    day = start.date()
-    while _midnight(day) < end:
-        day_start, day_end = _midnight(day), _midnight(day + timedelta(days=1))
-        piece = Span(max(start, day_start), min(end, day_end))
-        if piece.end - piece.start > timedelta(hours=12):
-            whole.append(day)
-            items += [(s, -1) for s in (Span(day_start, piece.start), Span(piece.end, day_end)) if s.start < s.end]
-        elif piece.start < piece.end:
-            items.append((piece, 1))
-        day += timedelta(days=1)
-    return _Split(whole[0] if whole else None, whole[-1] if whole else None, tuple(items))
+    first_day = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
+    end_day = end.date()  # the first UTC day not wholly inside, unless ``end`` is its midnight
+    edges: list[Span] = []
+    first: date | None = None
+    last: date | None = None
+    if first_day < end_day:
+        first, last = first_day, end_day - timedelta(days=1)
+        edges = [Span(start, _midnight(first_day)), Span(_midnight(end_day), end)]
+    else:
+        edges = [Span(start, end)]
+    hours: list[Span] = []
+    items: list[Span] = []
+    for edge in edges:
+        if edge.start >= edge.end:
+            continue
+        h0, h1 = _hour_ceil(edge.start), _hour_floor(edge.end)
+        if h0 < h1:
+            hours.append(Span(h0, h1))
+            items += [s for s in (Span(edge.start, h0), Span(h1, edge.end)) if s.start < s.end]
+        else:
+            items.append(edge)
+    return _Split(first, last, tuple(hours), tuple(items))
 
 
 def _ranges(spans: Iterable[Span]) -> list[Span]:
@@ -88,30 +109,42 @@ def _ranges(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
-def _negated(c: Counts) -> Counts:
-    return Counts(**{k: -v for k, v in asdict(c).items()})
-
-
-def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Span, int]],
+def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Span]],
                  out: list[dict[str, Counts]], *, segment: str | None = None) -> None:
-    """For each (bucket, span, sign): add (or take away) the voices of the span (of a segment's customers, when
-    given) to ``out[bucket][key]``."""
+    """For each (bucket, span): add the voices of the span (of a segment's customers, when given) to
+    ``out[bucket][key]``."""
     stmt = select(FeedbackItem.occurred_at, FeedbackItem.stage_id, FeedbackItem.experiences,
                   FeedbackItem.sentiment_label, FeedbackItem.sentiment_score, FeedbackItem.nps, FeedbackItem.csat,
                   FeedbackItem.ces, FeedbackItem.kind)
     if segment is not None:
         stmt = stmt.where(FeedbackItem.customer_id.in_(segment_customers(segment)))
-    for run in _ranges(span for _, span, _ in reads):
-        wanted = [(i, sp, sign) for i, sp, sign in reads if run.start <= sp.start and sp.end <= run.end]
+    for run in _ranges(span for _, span in reads):
+        wanted = [(i, sp) for i, sp in reads if run.start <= sp.start and sp.end <= run.end]
         for at, stage, experiences, label, score, nps, csat, ces, kind in session.execute(
                 stmt.where(FeedbackItem.occurred_at >= run.start, FeedbackItem.occurred_at < run.end)):
             counts = Counts.of_item(sentiment=label, score=score, nps=nps, csat=csat, ces=ces, aided=kind == "aided")
             keys = [stage or UNSTAGED] if dim == "stage" else list(experiences or [])
-            for index, sp, sign in wanted:
+            for index, sp in wanted:
                 if sp.start <= at < sp.end:
-                    signed = counts if sign > 0 else _negated(counts)
                     for key in keys:
-                        out[index][key] = out[index].get(key, Counts()).add(signed)
+                        out[index][key] = out[index].get(key, Counts()).add(counts)
+
+
+def _sum_rollup(session: Session, model: Any, key: Any, time_col: Any, ranges: Sequence[tuple[int, Any, Any]],
+                out: list[dict[str, Counts]], *, inclusive: bool) -> None:
+    """Add the rollup rows of each (bucket, low, high) to ``out[bucket]``: days ``low``..``high`` (``inclusive``)
+    or hours [low, high). One range scan of the primary key per range (a single scan from the lowest to the
+    highest reads every row between, which for hours of trend weeks is thousands)."""
+    if not ranges:
+        return
+    parts = [select(key.label("key"), literal(i).label("bucket"), *(func.sum(getattr(model, c)).label(c)
+                                                                    for c in COUNTER_COLUMNS))
+             .where(time_col >= lo, time_col <= hi if inclusive else time_col < hi).group_by(key)
+             for i, lo, hi in ranges]
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    for row in session.execute(stmt):
+        counts = Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[2:], strict=True)})
+        out[row[1]][row[0]] = out[row[1]].get(row[0], Counts()).add(counts)
 
 
 def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *, segment: str | None = None
@@ -121,26 +154,20 @@ def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *,
     if not spans:
         return out
     if segment is not None:
-        _count_items(session, dim, [(i, s, 1) for i, s in enumerate(spans)], out, segment=segment)
+        _count_items(session, dim, list(enumerate(spans)), out, segment=segment)
         return out
     splits = [_split(s) for s in spans]
-    model: Any = StageDay if dim == "stage" else ExperienceDay
-    key = model.stage_id if dim == "stage" else model.experience_id
-    whole = [(i, sp) for i, sp in enumerate(splits) if sp.first is not None and sp.last is not None]
-    if whole:
-        bucket = case(*((and_(model.day >= sp.first, model.day <= sp.last), i) for i, sp in whole), else_=-1)
-        stmt = (select(key, bucket, *(func.sum(getattr(model, c)) for c in COUNTER_COLUMNS))
-                .where(model.day >= min(sp.first for _, sp in whole if sp.first),
-                       model.day <= max(sp.last for _, sp in whole if sp.last))
-                .group_by(key, bucket))
-        for row in session.execute(stmt):
-            if row[1] >= 0:
-                counts = Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[2:], strict=True)})
-                out[row[1]][row[0]] = out[row[1]].get(row[0], Counts()).add(counts)
-    reads = [(i, span, sign) for i, sp in enumerate(splits) for span, sign in sp.items]
+    day_model: Any = StageDay if dim == "stage" else ExperienceDay
+    hour_model: Any = StageHour if dim == "stage" else ExperienceHour
+    key_name = "stage_id" if dim == "stage" else "experience_id"
+    _sum_rollup(session, day_model, getattr(day_model, key_name), day_model.day,
+                [(i, sp.first, sp.last) for i, sp in enumerate(splits) if sp.first is not None], out, inclusive=True)
+    _sum_rollup(session, hour_model, getattr(hour_model, key_name), hour_model.hour,
+                [(i, h.start, h.end) for i, sp in enumerate(splits) for h in sp.hours], out, inclusive=False)
+    reads = [(i, span) for i, sp in enumerate(splits) for span in sp.items]
     if reads:
         _count_items(session, dim, reads, out)
-    for bucket_counts in out:  # keys whose voices were all taken away again
+    for bucket_counts in out:  # keys of rollup rows without voices (none are written; kept for safety)
         for k in [k for k, c in bucket_counts.items() if c == Counts()]:
             del bucket_counts[k]
     return out
@@ -181,11 +208,13 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
     """Each stage's ``limit`` most said phrases over the period, with example voice ids (the most negative and
     the newest, from the phrase rollup; their text is then read by primary key).
 
-    One ranked query over the phrase rollup of the whole UTC days, plus the voices of partial days (time zones
-    other than UTC), merged and ranked again.
+    Exact in any time zone, with few reads: the ``limit`` best phrases per stage over the whole UTC days (one
+    ranked query), the phrases of the edge hours (the hour rollup) and of what is left under an hour (the
+    voices). Only a phrase said at the edges can overtake the day ranking's ``limit`` (edges only add), so those
+    are the only other candidates; their day counts are read by key.
     """
     split = _split(period.span())
-    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    days: dict[tuple[str, str], list[int]] = {}
     if split.first is not None and split.last is not None:
         total = func.sum(StageDayPhrase.count).label("total")
         grouped = (select(StageDayPhrase.stage_id, StageDayPhrase.phrase, total,
@@ -195,19 +224,42 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
         rank = func.row_number().over(partition_by=grouped.c.stage_id,
                                       order_by=(grouped.c.total.desc(), grouped.c.phrase)).label("rank")
         ranked = select(grouped, rank).subquery()
-        margin = limit * 3 if split.items else limit  # partial days may reorder the tail
         for stage, phrase, count, negative in session.execute(
                 select(ranked.c.stage_id, ranked.c.phrase, ranked.c.total, ranked.c.neg)
-                .where(ranked.c.rank <= margin)):
-            tally[(stage, phrase)] = [int(count), int(negative)]
+                .where(ranked.c.rank <= limit)):
+            days[(stage, phrase)] = [int(count), int(negative)]
+    edges: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    parts = [select(StageHourPhrase.stage_id, StageHourPhrase.phrase, func.sum(StageHourPhrase.count),
+                    func.sum(StageHourPhrase.negative))
+             .where(StageHourPhrase.hour >= h.start, StageHourPhrase.hour < h.end)
+             .group_by(StageHourPhrase.stage_id, StageHourPhrase.phrase) for h in split.hours]
+    if parts:
+        for stage, phrase, count, negative in session.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+            edges[(stage, phrase)][0] += int(count)
+            edges[(stage, phrase)][1] += int(negative)
     stmt = select(FeedbackItem.stage_id, FeedbackItem.key_phrases, FeedbackItem.sentiment_label)
-    for span, sign in split.items:
+    for span in _ranges(split.items):
         for stage, key_phrases, label in session.execute(stmt.where(FeedbackItem.occurred_at >= span.start,
                                                                     FeedbackItem.occurred_at < span.end)):
             for phrase in dict.fromkeys(p[:200] for p in key_phrases or []):
-                entry = tally[(stage or UNSTAGED, phrase)]
-                entry[0] += sign
-                entry[1] += sign * (label == "negative")
+                entry = edges[(stage or UNSTAGED, phrase)]
+                entry[0] += 1
+                entry[1] += label == "negative"
+    missing = [pair for pair in edges if pair not in days]
+    if missing and split.first is not None and split.last is not None:
+        for chunk in (missing[i:i + 400] for i in range(0, len(missing), 400)):
+            for stage, phrase, count, negative in session.execute(
+                    select(StageDayPhrase.stage_id, StageDayPhrase.phrase, func.sum(StageDayPhrase.count),
+                           func.sum(StageDayPhrase.negative))
+                    .where(StageDayPhrase.day >= split.first, StageDayPhrase.day <= split.last,
+                           tuple_(StageDayPhrase.stage_id, StageDayPhrase.phrase).in_(chunk))
+                    .group_by(StageDayPhrase.stage_id, StageDayPhrase.phrase)):
+                days[(stage, phrase)] = [int(count), int(negative)]
+    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for source in (days, edges):
+        for pair, (count, negative) in source.items():
+            tally[pair][0] += count
+            tally[pair][1] += negative
     by_stage: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for (stage, phrase), (count, negative) in tally.items():
         if count > 0:

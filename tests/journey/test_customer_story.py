@@ -20,9 +20,12 @@ from services.journey.models import (
     Customer,
     CustomerIdentity,
     ExperienceDay,
+    ExperienceHour,
     FeedbackItem,
     StageDay,
     StageDayPhrase,
+    StageHour,
+    StageHourPhrase,
     StateChange,
 )
 from services.journey.settings import DEMO_JOURNEY_MAP
@@ -261,6 +264,9 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
             "stage_days": sorted(tuple(r) for r in s.execute(select(StageDay.__table__)).all()),
             "experience_days": sorted(tuple(r) for r in s.execute(select(ExperienceDay.__table__)).all()),
             "phrases": sorted(tuple(r) for r in s.execute(select(StageDayPhrase.__table__)).all()),
+            "stage_hours": sorted(tuple(r) for r in s.execute(select(StageHour.__table__)).all()),
+            "experience_hours": sorted(tuple(r) for r in s.execute(select(ExperienceHour.__table__)).all()),
+            "hour_phrases": sorted(tuple(r) for r in s.execute(select(StageHourPhrase.__table__)).all()),
             "items": s.scalar(select(func.count()).select_from(FeedbackItem)),
             "customers": {cid: (c.state, c.health, c.value, c.touchpoints, c.nps_latest) for cid, c in roots.items()},
             "transitions": transitions,

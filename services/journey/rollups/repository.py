@@ -12,7 +12,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.journey.metrics import Counts
-from services.journey.models import COUNTER_COLUMNS, ExperienceDay, StageDay, StageDayPhrase
+from services.journey.models import (
+    COUNTER_COLUMNS,
+    ExperienceDay,
+    ExperienceHour,
+    StageDay,
+    StageDayPhrase,
+    StageHour,
+    StageHourPhrase,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,8 @@ def _example_updates(model: Any, excluded: Any) -> dict[str, Any]:
 
 
 class RollupRepository:
-    """Adds to and reads from ``stage_days``, ``experience_days`` and ``stage_day_phrases``."""
+    """Adds to and reads from ``stage_days``, ``experience_days`` and ``stage_day_phrases`` (and adds to their
+    per-hour twins)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -90,6 +99,15 @@ class RollupRepository:
         """Add (count, negative) per (day, stage, phrase) and offer each row's example voices."""
         self._bump(StageDayPhrase, ("day", "stage_id", "phrase"),
                    {k: {"count": c, "negative": n} for k, (c, n) in deltas.items()}, ("count", "negative"), examples)
+
+    def bump_hours(self, stages: Mapping[tuple[datetime, str], Counts], experiences: Mapping[tuple[datetime, str],
+                   Counts], phrases: Mapping[tuple[datetime, str, str], tuple[int, int]]) -> None:
+        """Add counters per (UTC hour, stage), (UTC hour, priority experience) and (UTC hour, stage, phrase)."""
+        self._bump(StageHour, ("hour", "stage_id"), {k: asdict(v) for k, v in stages.items()}, COUNTER_COLUMNS)
+        self._bump(ExperienceHour, ("hour", "experience_id"), {k: asdict(v) for k, v in experiences.items()},
+                   COUNTER_COLUMNS)
+        self._bump(StageHourPhrase, ("hour", "stage_id", "phrase"),
+                   {k: {"count": c, "negative": n} for k, (c, n) in phrases.items()}, ("count", "negative"))
 
     def experience_counts(self, experience_id: str, first: date, last: date) -> Counts:
         """Counters of one experience summed over [first, last]."""

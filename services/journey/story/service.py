@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ from services.journey.customers.service import refresh_customers
 from services.journey.identity.repository import IdentityRepository
 from services.journey.identity.service import IdentityResolver
 from services.journey.metrics import Counts
-from services.journey.models import UNSTAGED, CustomerEventRecord, FeedbackItem
+from services.journey.models import UNSTAGED, CustomerEventRecord, FeedbackItem, utc_hour
 from services.journey.rollups.repository import Examples, RollupRepository
 from services.journey.story.repository import StoryRepository
 from shared.contracts import (
@@ -88,6 +88,9 @@ class _Batch:
         self.stage_days: dict[tuple[date, str], Counts] = defaultdict(Counts)
         self.experience_days: dict[tuple[date, str], Counts] = defaultdict(Counts)
         self.phrases: dict[tuple[date, str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
+        self.stage_hours: dict[tuple[datetime, str], Counts] = defaultdict(Counts)
+        self.experience_hours: dict[tuple[datetime, str], Counts] = defaultdict(Counts)
+        self.phrase_hours: dict[tuple[datetime, str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
         self.stage_examples: dict[tuple[date, str], Examples] = {}
         self.phrase_examples: dict[tuple[date, str, str], Examples] = {}
         self.refresh_from: dict[str, datetime | None] = {}
@@ -130,21 +133,26 @@ def apply_enriched(*, session: Session, events: Sequence[CloudEvent[FeedbackEnri
         experiences = experiences_of(ctx.journey_map, stage, fb.text, enriched.key_phrases)
         items.append(_item(event, customer_id, [pe.id for pe in experiences], now))
 
-        day = fb.occurred_at.date()
+        at = fb.occurred_at.astimezone(UTC)  # rollups are of UTC days and hours, whatever offset the source gave
+        day, hour = at.date(), utc_hour(at)
         counts = Counts.of_item(sentiment=enriched.sentiment.label.value, score=enriched.sentiment.score,
                                 nps=fb.scores.nps, csat=fb.scores.csat, ces=fb.scores.ces,
                                 aided=fb.kind is FeedbackKind.AIDED)
         stage_key = stage or UNSTAGED
         batch.stage_days[(day, stage_key)] = batch.stage_days[(day, stage_key)].add(counts)
+        batch.stage_hours[(hour, stage_key)] = batch.stage_hours[(hour, stage_key)].add(counts)
         example = Examples.of(fb.feedback_id, enriched.sentiment.score, fb.occurred_at)
         batch.stage_examples[(day, stage_key)] = example.merge(batch.stage_examples.get((day, stage_key)))
         for pe in experiences:
             batch.experience_days[(day, pe.id)] = batch.experience_days[(day, pe.id)].add(counts)
+            batch.experience_hours[(hour, pe.id)] = batch.experience_hours[(hour, pe.id)].add(counts)
             batch.experience_latest[pe.id] = max(day, batch.experience_latest.get(pe.id, day))
         negative = int(enriched.sentiment.label.value == "negative")
         for phrase in dict.fromkeys(p[:200] for p in enriched.key_phrases):
             count, neg = batch.phrases[(day, stage_key, phrase)]
             batch.phrases[(day, stage_key, phrase)] = (count + 1, neg + negative)
+            count, neg = batch.phrase_hours[(hour, stage_key, phrase)]
+            batch.phrase_hours[(hour, stage_key, phrase)] = (count + 1, neg + negative)
             batch.phrase_examples[(day, stage_key, phrase)] = example.merge(
                 batch.phrase_examples.get((day, stage_key, phrase)))
         if negative and stage:
@@ -220,6 +228,7 @@ def _finish(session: Session, batch: _Batch, resolver: IdentityResolver, ctx: St
     rollups.bump_stage_days(batch.stage_days, batch.stage_examples)
     rollups.bump_experience_days(batch.experience_days)
     rollups.bump_phrases(batch.phrases, batch.phrase_examples)
+    rollups.bump_hours(batch.stage_hours, batch.experience_hours, batch.phrase_hours)
     for survivor, _merged in resolver.merged:
         batch.touch_customer(survivor, None)  # a merge changes the whole history: re-assess from the start
     session.flush()
