@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 
 from services.cli.migrate import upgrade_schemas
 from services.ingest.app import create_app
+from services.ingest.feedback.endpoints import FEEDBACK_BODY, parse_feedback_body
 from services.ingest.models import RawFeedback
 from services.ingest.runtime import IngestRuntime
 from services.ingest.settings import IngestSettings
@@ -166,3 +168,33 @@ def test_ops_endpoints(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     assert 'lp_pipeline_items_total{outcome="accepted",service="ingest"}' in metrics
     assert "lp_http_request_duration_seconds_bucket" in metrics
+
+
+BODIES = [
+    json.dumps(item()).encode(),
+    json.dumps({"items": [item(), item(external_id="resp-2")]}).encode(),
+    b' \n{ "items" : [' + json.dumps(item()).encode() + b"]}",
+    json.dumps({"metadata": {"items": [1]}, **{k: v for k, v in item().items() if k != "metadata"}}).encode(),
+    json.dumps({"text": "x", "provider": "p", "items": []}).encode(),
+    json.dumps({"\\u0069tems": [item()]}).encode(),
+    b'{"\\u0069tems": [' + json.dumps(item()).encode() + b"]}",
+    json.dumps({"items": [item(provider="Bad Provider"), item(text="", scores={})]}).encode(),
+    json.dumps({"items": []}).encode(),
+    json.dumps({"items": 3, "extra": 1}).encode(),
+    json.dumps(item(surprise=1, scores={"nps": 11})).encode(),
+    b"[1, 2]",
+    b'"items"',
+    b"{not json",
+    b"",
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_the_body_parser_matches_the_tagged_union(body: bytes) -> None:
+    def outcome(parse: Callable[[bytes], BaseModel]) -> object:
+        try:
+            return parse(body).model_dump()
+        except ValidationError as exc:
+            return [(e["loc"], e["type"], e["msg"]) for e in exc.errors()]
+
+    assert outcome(parse_feedback_body) == outcome(FEEDBACK_BODY.validate_json)

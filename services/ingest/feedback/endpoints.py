@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -31,6 +32,33 @@ FeedbackBody = Annotated[
 ]
 FEEDBACK_BODY: TypeAdapter[FeedbackCreate | FeedbackBatchCreate] = TypeAdapter(FeedbackBody)
 MAX_KEY_LENGTH = 200
+_SINGLE: TypeAdapter[FeedbackCreate] = TypeAdapter(FeedbackCreate)
+_BATCH: TypeAdapter[FeedbackBatchCreate] = TypeAdapter(FeedbackBatchCreate)
+_BATCH_HEAD = re.compile(rb"[ \t\r\n]*\{[ \t\r\n]*\"items\"[ \t\r\n]*:")
+"""A JSON object whose first key is ``items``: ``_shape`` would call it a batch."""
+
+
+def parse_feedback_body(body: bytes) -> FeedbackCreate | FeedbackBatchCreate:
+    """``FEEDBACK_BODY.validate_json(body)``, with the same result and the same errors, at a fraction of the cost.
+
+    The callable discriminator makes pydantic build the whole document as Python objects before it validates
+    (about 20 us per item of a batch). Where the raw bytes already settle what ``_shape`` would say - a first
+    key ``items`` is a batch; no ``"items"`` anywhere (nor a ``\\u`` escape that could spell it) is a single
+    item - that shape's own validator reads the JSON directly. Anything else, and every invalid body, goes
+    through ``FEEDBACK_BODY`` itself, so that 422 details (``batch.items.0.text``, ``single.provider``) stay
+    exactly as they are.
+    """
+    adapter: TypeAdapter[FeedbackCreate] | TypeAdapter[FeedbackBatchCreate] | None = None
+    if _BATCH_HEAD.match(body):
+        adapter = _BATCH
+    elif b'"items"' not in body and b"\\u" not in body:
+        adapter = _SINGLE
+    if adapter is not None:
+        try:
+            return adapter.validate_json(body)
+        except ValidationError:
+            pass  # the canonical errors come from the tagged union below
+    return FEEDBACK_BODY.validate_json(body)
 
 
 def _render(batch: bool) -> Any:
@@ -71,7 +99,7 @@ async def post_feedback(
 ) -> JSONResponse:
     body = await request.body()
     try:
-        payload = FEEDBACK_BODY.validate_json(body)
+        payload = parse_feedback_body(body)
     except ValidationError as exc:
         details = validation_details(exc.errors())
         record_rejection("api", "generic", "validation_failed", f"{len(details)} invalid field(s)",
