@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 
 _random = random.Random(os.urandom(32))  # noqa: S311 - unique ids, not secrets
 
@@ -26,6 +25,13 @@ def random_hex() -> str:
     return f"{_random.getrandbits(128):032x}"
 
 
+_UUID4_CLEAR = ~(0xF000 << 64) & ~(0xC000 << 48)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+"""The version (4) and variant (RFC 4122) bits, as ``uuid.UUID(int=..., version=4)`` sets them."""
+
+
 def event_id() -> str:
-    """A UUID (version 4 layout) for a CloudEvent id."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A UUID (version 4 layout) for a CloudEvent id: ``str(uuid.UUID(int=bits, version=4))``, without the
+    ``UUID`` object, which costs several times the formatting."""
+    h = f"{(_random.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
