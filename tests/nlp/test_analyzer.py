@@ -84,7 +84,10 @@ def test_one_megabyte_text(analyzer: Analyzer) -> None:
     text = "Our invoice was wrong, call 415-555-0132. " * 25_000
     assert len(text) > 1_000_000
     result = one(analyzer, text)
-    assert result.stage.id == "renew"
+    # The models read the leading 5,000 characters: the huge text is tagged as that head is.
+    head = one(analyzer, text[:5000])
+    assert result.stage.id is not None
+    assert (result.stage, result.sentiment) == (head.stage, head.sentiment)
     assert result.language == "en"
     assert result.redactions == ["phone"]
     assert len(result.redacted_text) > 900_000

@@ -11,6 +11,7 @@ import pytest
 
 from services.nlp.models.encoder import TextEncoder
 from services.nlp.models.stage import (
+    EVIDENCE,
     FEATURES,
     ScorerFormatError,
     StageClassifier,
@@ -78,7 +79,8 @@ def test_source_hint_wins_over_keywords_and_model(classifier: StageClassifier, s
     )
     assert (result.id, result.method, result.confidence) == ("onboarding", StageMethod.SOURCE_HINT, 1.0)
     assert "onboarding" not in {a.id for a in result.alternatives}
-    assert result.alternatives[0].id == "support"
+    # The text is about a support ticket on an invoice: the scorer's best two are those stages.
+    assert {a.id for a in result.alternatives[:2]} == {"support", "renew"}
 
 
 @pytest.mark.parametrize(
@@ -234,9 +236,10 @@ def test_bad_scorer_files_are_refused(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(ScorerFormatError, match="not a stage scorer"):
         StageScorer.load(bad)
-    bad.write_text(json.dumps({"features": list(FEATURES), "stage_weights": [1.0], "none_weights": [0.0] * 8}))
+    shaped = {"features": list(FEATURES), "evidence": list(EVIDENCE), "stage_weights": [1.0], "none_weights": [0.0] * 8}
+    bad.write_text(json.dumps(shaped))
     with pytest.raises(ScorerFormatError, match="wrong shape"):
         StageScorer.load(bad)
-    bad.write_text(json.dumps({"features": ["x"], "stage_weights": [], "none_weights": []}))
+    bad.write_text(json.dumps({"features": ["x"], "evidence": list(EVIDENCE), "stage_weights": [], "none_weights": []}))
     with pytest.raises(ScorerFormatError, match="features"):
         StageScorer.load(bad)
