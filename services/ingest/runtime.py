@@ -4,6 +4,7 @@ housekeeping."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,24 @@ from shared.worker import BackgroundWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TOPICS = (FEEDBACK_RAW, CUSTOMER_EVENTS)
+GC_THRESHOLDS = (20_000, 20, 20)
+"""Young-generation collections after 20,000 new objects instead of 700: validating a batch of 100 items
+allocates a few thousand objects, and each collection also walks the older generations now and then."""
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the hot path of a long-running ingest process.
+
+    Python's collector walks every tracked object of the generations it collects; what the process built at
+    start-up (modules, SQLAlchemy, kafka-python, pydantic schemas: ~150,000 objects) would be walked again
+    and again by the collections a request's allocations trigger, which made validating a batch cost 5x its
+    own work. ``gc.freeze`` moves those start-up objects out of the collector's sight for good (they live as
+    long as the process), and the larger young-generation threshold runs collections less often; reference
+    cycles are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass
@@ -81,6 +100,7 @@ class IngestRuntime:
         runtime.writer_worker.start()
         leadership.start_if_free()
         runtime.leadership_worker.start()
+        settle_garbage_collector()
         return runtime
 
     def start_singletons(self) -> None:
