@@ -150,3 +150,34 @@ def test_embedded_broker_stops_and_frees_its_port() -> None:
     broker.stop()
     assert broker.pid is None
     wait_for(lambda: not broker_reachable(broker.bootstrap), timeout_s=5, what="the port to close")
+
+
+class _Cluster:
+    """The two questions a partitioner asks kafka-python's cluster metadata."""
+
+    def __init__(self, partitions: int) -> None:
+        self._partitions = set(range(partitions))
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return self._partitions
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return self._partitions
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 7])
+def test_the_producer_partitions_keys_as_kafka_pythons_default(partitions: int) -> None:
+    from kafka.partitioner.default import DefaultPartitioner
+
+    from shared.bus.producer import KeyHashPartitioner
+
+    cluster = _Cluster(partitions)
+    ours, theirs = KeyHashPartitioner(), DefaultPartitioner()
+    for key in [f"id:C-{n}".encode() for n in range(300)] + [b"", "email:ana@exämple.com".encode()]:
+        for _ in range(2):  # the second time from the remembered hash
+            assert ours.partition("t", None, key, None, None, cluster) == \
+                theirs.partition("t", None, key, None, None, cluster)
+    assert ours.partition("t", None, None, None, None, cluster) in range(partitions)
