@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/nlp_eval.py [--data ../shared/data] [--threads 2] [--json results.json]
+    python bench/nlp_eval.py [--data ../shared/data] [--threads 2] [--model-dir DIR] [--json results.json]
 
 Sentiment (accuracy and macro-F1 over the classes present in the gold labels), on held-out sets only:
 
@@ -117,11 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="../shared/data")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--model-dir", type=Path, default=None, help="a built model other than artifacts/built/")
     args = parser.parse_args(argv)
     started = time.monotonic()
 
     first_map = load_sets(Split.HELDOUT)[0].journey_map
-    analyzer = Analyzer.load(first_map, threads=args.threads)
+    analyzer = Analyzer.load(first_map, threads=args.threads, model_dir=args.model_dir)
     vader = VaderSentiment()
     print(f"model: {analyzer.model_version}; baseline: {vader.name}")
     results: dict[str, Any] = {"model_version": analyzer.model_version, "sentiment": {}, "stage": {}}
