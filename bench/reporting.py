@@ -45,6 +45,7 @@ from journey import DAYS, PHRASES, STAGES, START, stored_row  # noqa: E402  (ben
 from services.catalog import SERVICES  # noqa: E402
 from services.cli.migrate import upgrade_schemas  # noqa: E402
 from services.cli.stack import ServiceProcess, child_env  # noqa: E402
+from services.journey.customers.ledger import backfill as backfill_asset_ledger  # noqa: E402
 from services.journey.metrics import SENTIMENT_SCALE  # noqa: E402
 from services.journey.models import (  # noqa: E402
     Customer,
@@ -193,6 +194,7 @@ def seed(url: str, items: int, rng: random.Random) -> None:
             for i in range(0, len(data), 5000):
                 conn.execute(insert(table), data[i:i + 5000])
         _seed_customers(conn, customers, rng)
+        backfill_asset_ledger(conn)  # what journey keeps as customers change: the asset deltas per day and hour
     engine.dispose()
 
 

@@ -297,6 +297,45 @@ class StageDayPhrase(RollupExamples, StoryBase):
     negative: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AssetPoint(StoryBase):
+    """A surviving customer's asset state and value from ``at`` on (the last change of either before an instant
+    says what the customer was then); merged customers have none. What ``asset_days``/``asset_hours`` sum."""
+
+    __tablename__ = "customer_asset_points"
+
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class AssetDeltas:
+    """The change of (customers, value) in one asset state over a span: summing every span before an instant
+    gives the customers (and their value) in each state at that instant."""
+
+    customers: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AssetDay(AssetDeltas, StoryBase):
+    """Asset-ledger deltas per UTC day and state."""
+
+    __tablename__ = "asset_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
+class AssetHour(AssetDeltas, StoryBase):
+    """Asset-ledger deltas per UTC hour and state (for instants that are not UTC midnights)."""
+
+    __tablename__ = "asset_hours"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    state: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
 class ExperienceStatus(StoryBase):
     """The last reliability status seen for a priority experience (to notice it crossing its target)."""
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from services.journey import metrics
+from services.journey.customers.ledger import AssetLedgerRepository
 from services.journey.customers.repository import CustomerRepository
 from services.journey.models import Customer, CustomerEventRecord, FeedbackItem, JourneyOutbox, StateChange
 from shared.bus import OutgoingMessage
@@ -89,6 +90,8 @@ def refresh_customers(
             change = _refresh(repo, customer, points, transitions[customer_id], since[customer_id])
             if change is not None:
                 changed.append(change)
+    session.flush()
+    AssetLedgerRepository(session).refresh(since)  # merged ones (not in ``customers``) leave the ledger
     if publish and changed:
         _stage_story_events(session, changed)
     return changed

@@ -229,8 +229,9 @@ def _finish(session: Session, batch: _Batch, resolver: IdentityResolver, ctx: St
     rollups.bump_experience_days(batch.experience_days)
     rollups.bump_phrases(batch.phrases, batch.phrase_examples)
     rollups.bump_hours(batch.stage_hours, batch.experience_hours, batch.phrase_hours)
-    for survivor, _merged in resolver.merged:
+    for survivor, merged in resolver.merged:
         batch.touch_customer(survivor, None)  # a merge changes the whole history: re-assess from the start
+        batch.touch_customer(merged, None)  # not re-assessed (merged), but taken out of the asset ledger
     session.flush()
     refresh_customers(session=session, since=batch.refresh_from, publish=ctx.publish)
     result.customers_refreshed = len(batch.refresh_from)

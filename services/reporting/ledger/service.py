@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, union_all
 from sqlalchemy.orm import Session
 
-from services.journey.models import Customer, CustomerEventRecord, StateChange
+from services.journey.models import AssetDay, AssetHour, Customer, CustomerEventRecord, StateChange
 from services.reporting.periods import Period
 from services.reporting.rollup_reads import segment_customers
 
@@ -92,16 +92,36 @@ def _now(session: Session, segment: str | None) -> _Now:
     return _Now(totals, merged_roots(session))
 
 
+def _from_deltas(session: Session, at: datetime) -> dict[str, tuple[int, float]]:
+    """States at a whole UTC hour from journey's asset deltas: the UTC days before it, then its day's hours."""
+    at = at.astimezone(UTC)
+    midnight = datetime.combine(at.date(), time.min, tzinfo=UTC)
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    days = select(AssetDay.state, func.sum(AssetDay.customers), func.sum(AssetDay.value)) \
+        .where(AssetDay.day < at.date()).group_by(AssetDay.state)
+    hours = select(AssetHour.state, func.sum(AssetHour.customers), func.sum(AssetHour.value)) \
+        .where(AssetHour.hour >= midnight, AssetHour.hour < at).group_by(AssetHour.state)
+    for state, n, v in session.execute(union_all(days, hours) if at > midnight else days):
+        totals[str(state)][0] += int(n or 0)
+        totals[str(state)][1] += float(v or 0.0)
+    return {k: (int(n), round(v, 6) + 0.0) for k, (n, v) in totals.items() if n > 0}
+
+
 def states_at(session: Session, at: datetime, *, segment: str | None = None, now: _Now | None = None
               ) -> dict[str, tuple[int, float]]:
     """(customers, value) per asset state at an instant, for the surviving customers (of a segment).
 
-    Index-backed: the current states and values (one aggregate over a covering index of ``customers``),
-    corrected, in SQL, for the customers whose state changed at or after ``at`` (a range of a covering index of
-    the changes, then primary-key reads), so the correction grows with the activity since ``at``, not with the
-    history; a customer first seen after ``at`` is taken away by that correction (their first change comes from
-    no state). The value of the few customers with CRM events at or after ``at`` is replayed from their events.
+    Company-wide at a whole UTC hour (any period end in UTC or a zone with a whole-hour offset), a sum of
+    journey's asset deltas per UTC day and hour (``asset_days``, ``asset_hours``): a few hundred rows, whatever
+    the history. Otherwise (a segment, or a :30/:45 offset), index-backed: the current states and values (one aggregate
+    over a covering index of ``customers``), corrected, in SQL, for the customers whose state changed at or after
+    ``at`` (a range of a covering index of the changes, then primary-key reads), so the correction grows with the
+    activity since ``at``, not with the history; a customer first seen after ``at`` is taken away by that correction
+    (their first change comes from no state). The value of the few customers with CRM events at or after ``at`` is
+    replayed from their events.
     """
+    if segment is None and at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) == at:
+        return _from_deltas(session, at)
     now = now or _now(session, segment)
     alive = [_unmerged()] + ([Customer.segment == segment] if segment is not None else [])
     totals: dict[str | None, list[float]] = defaultdict(lambda: [0, 0.0])
@@ -147,11 +167,16 @@ def ledger(session: Session, period: Period, *, segment: str | None = None) -> L
 
 def ledgers(session: Session, periods: Sequence[Period], *, segment: str | None = None) -> list[Ledger]:
     """The ledgers of several periods, sharing the reads they have in common."""
-    now = _now(session, segment)
+    now = None if segment is None and all(_whole_hour(p.start()) and _whole_hour(p.end()) for p in periods) \
+        else _now(session, segment)
     return [_ledger(session, p, segment, now) for p in periods]
 
 
-def _ledger(session: Session, period: Period, segment: str | None, now: _Now) -> Ledger:
+def _whole_hour(at: datetime) -> bool:
+    return at.replace(minute=0, second=0, microsecond=0) == at
+
+
+def _ledger(session: Session, period: Period, segment: str | None, now: _Now | None) -> Ledger:
     start, end = period.start(), period.end()
     in_period = [CustomerEventRecord.occurred_at >= start, CustomerEventRecord.occurred_at < end]
     changes = [StateChange.to_state == "lost", StateChange.at >= start, StateChange.at < end]
