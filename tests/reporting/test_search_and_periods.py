@@ -14,6 +14,7 @@ from services.journey.alerts.service import AlertPolicy
 from services.journey.settings import DEMO_JOURNEY_MAP
 from services.journey.story.service import StoryContext, apply_enriched
 from services.reporting.app import create_app
+from services.reporting.feedback.search import SqliteTextIndex
 from services.reporting.periods import Period, zone
 from services.reporting.settings import ReportingSettings
 from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched, FeedbackSource, JourneyMap, SentimentLabel
@@ -139,6 +140,27 @@ def test_search_pages_cover_every_match_once(client: TestClient, sort: str) -> N
         assert seen[0] == "fb_s_best"
     else:
         assert seen[0] == "fb_s_page_11"
+
+
+def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_bound(
+        client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    if module_database.url is not None:
+        pytest.skip("the bound is SQLite's (FTS5 computes BM25 per row handed out); PostgreSQL ranks every match")
+    every = ids(client, q="invoice total", sort="newest")
+    monkeypatch.setattr(SqliteTextIndex, "RANKED", 5)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"q": "invoice total", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/feedback", params=params, headers=AUTH).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    # The five matches stored last (the last batch's page-test voices 7 to 11), by relevance, each once.
+    assert sorted(seen) == [f"fb_s_page_{i:02d}" for i in range(7, 12)]
+    assert len(every) == 15
+    assert ids(client, q="invoice total", sort="newest") == every  # newest first still lists every match
 
 
 @pytest.mark.parametrize(

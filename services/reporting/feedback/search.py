@@ -97,7 +97,8 @@ class TextIndex(Protocol):
 
 
 class SqliteTextIndex:
-    """FTS5 (``feedback_search``), ranked by BM25 (its ``rank`` column); ties broken by rowid.
+    """FTS5 (``feedback_search``), ranked by BM25 (its ``rank`` column); ties broken by rowid. With more than
+    ``RANKED`` matches, relevance orders the ``RANKED`` stored last (see docs/reporting.md).
 
     Plans chosen from EXPLAIN QUERY PLAN on a million items: the other filters reach FTS5 as ``+rowid IN
     (...)`` (the ``+`` keeps SQLite from handing each rowid to FTS5 as a separate lookup, which re-ran the search
@@ -108,6 +109,8 @@ class SqliteTextIndex:
     fts = table("feedback_search", column("rowid"), column("rank"), column("feedback_search"))
     rowid: ColumnElement[Any] = literal_column("feedback_items.rowid")
     COMMON = 5000
+    RANKED = 5000
+    """Relevance orders at most this many matches (passing the filters): the ones stored last."""
 
     @staticmethod
     def expression(query: SearchQuery) -> str:
@@ -133,12 +136,16 @@ class SqliteTextIndex:
         hits = select(fts.c.rowid.label("hit"), fts.c.rank.label("rank")).where(self._match(query))
         if where:
             hits = hits.where(literal_column("+feedback_search.rowid").in_(select(self.rowid).where(*where)))
+        # BM25 is computed only for the rows FTS5 hands out: walking the matches from the last stored one and
+        # stopping at RANKED bounds the cost of a common word (ranking 100,000 matches took 160 ms, 5,000 19 ms).
+        ranked = hits.order_by(fts.c.rowid.desc()).limit(self.RANKED).subquery("ranked")
+        page_q = select(ranked.c.hit, ranked.c.rank)
         if after is not None:
             if not after.key.isdigit():
                 raise InvalidCursor("the cursor is not one this API returned")
-            hits = hits.where(or_(fts.c.rank > after.rank,
-                                  and_(fts.c.rank == after.rank, fts.c.rowid > int(after.key))))
-        page = hits.order_by(fts.c.rank, fts.c.rowid).limit(limit).subquery("hits")
+            page_q = page_q.where(or_(ranked.c.rank > after.rank,
+                                      and_(ranked.c.rank == after.rank, ranked.c.hit > int(after.key))))
+        page = page_q.order_by(ranked.c.rank, ranked.c.hit).limit(limit).subquery("hits")
         return (select(FeedbackItem, page.c.rank, page.c.hit).join(page, page.c.hit == self.rowid)
                 .order_by(page.c.rank, page.c.hit))
 
