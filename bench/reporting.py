@@ -5,9 +5,11 @@ journey keeps), the full-text index (kept by the store itself: triggers on SQLit
 PostgreSQL) and customers with CRM events and state changes (one per 20 items), starts the reporting service
 as its own process (`listening-path serve reporting`), then for each endpoint runs C concurrent clients for
 D seconds and prints requests/s and p50/p99 latency — with the report cache off (every request computes)
-and on (the default 10 s). Baseline in the same run: `/healthz`, which does no work, under the same load
-(the HTTP floor on this machine); and with `--baseline-code DIR` (a checkout of an earlier commit, e.g. made
-with `git worktree add DIR COMMIT`), that code's reporting service on the same data.
+and on (the default 10 s). Each endpoint is measured on one hot URL and, for the "varied" rows, over a set of
+URLs a dashboard would ask for (30 periods of 7, 28 and 90 days in four time zones; 24 searches of six terms with
+and without stage, period and sort), taken in turn. Baseline in the same run: `/healthz`, which does no work,
+under the same load (the HTTP floor on this machine); and with `--baseline-code DIR` (a checkout of an earlier
+commit, e.g. made with `git worktree add DIR COMMIT`), that code's reporting service on the same data.
 
 Seeding 1M items takes minutes: `--data-dir DIR` (SQLite) or `--database-url URL` (PostgreSQL) keep the store,
 and a later run with the same option and `--items` reuses it instead of seeding again.
@@ -19,6 +21,7 @@ and a later run with the same option and `--items` reuses it instead of seeding 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import statistics
@@ -64,35 +67,65 @@ from shared.settings import ServiceSettings  # noqa: E402
 
 KEY = "bench-reporting-key-0123456789abcdef"
 PERIOD: dict[str, object] = {"since": "2026-06-01", "until": "2026-06-28"}
-ENDPOINTS: dict[str, tuple[str, dict[str, object]]] = {
-    "healthz (baseline)": ("/healthz", {}),
-    "overview": ("/v1/overview", PERIOD),
-    "overview, Paris days": ("/v1/overview", {**PERIOD, "tz": "Europe/Paris"}),
-    "overview, latest": ("/v1/overview", {}),  # the default: the 28 days up to the newest day with data
-    "stages": ("/v1/stages", PERIOD),
-    "stages, Paris days": ("/v1/stages", {**PERIOD, "tz": "Europe/Paris"}),
-    "search": ("/v1/feedback", {"q": "invoice total", "stage": "renew", **PERIOD, "limit": 50}),
-    "search, newest": ("/v1/feedback", {"q": "invoice total", "stage": "renew", **PERIOD, "limit": 50,
-                                        "sort": "newest"}),
-    "search, all time": ("/v1/feedback", {"q": "invoice total", "limit": 50}),
-    "search, all, newest": ("/v1/feedback", {"q": "invoice total", "limit": 50, "sort": "newest"}),
-    "search, one match": ("/v1/feedback", {"q": "voice 123457", "limit": 50}),
+Params = dict[str, object]
+ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo")
+"""Whole-hour offsets; Asia/Kolkata (+05:30) is measured on its own: it still reads voices at the edges."""
+
+
+def _periods() -> list[Params]:
+    """What a dashboard asks for: 7, 28 and 90 days ending on various days, in several time zones."""
+    out: list[Params] = []
+    for i, until in enumerate(date(2026, 3, 1) + timedelta(days=23 * k) for k in range(10)):
+        for days in (7, 28, 90):
+            out.append({"since": (until - timedelta(days=days - 1)).isoformat(), "until": until.isoformat(),
+                        "tz": ZONES[(i + days) % len(ZONES)]})
+    return out
+
+
+VARIED = _periods()
+SEARCH_TERMS = ("invoice total", "sso setup", "price increase", "slow support", "api limit", "export csv")
+VARIED_SEARCH: list[Params] = [
+    {"q": q, "limit": 50, **({"stage": STAGES[i % len(STAGES)]} if i % 2 else {}), **(VARIED[i * 3] if i % 3 else {}),
+     **({"sort": "newest"} if i % 4 == 3 else {})}
+    for i, q in enumerate(SEARCH_TERMS * 4)]
+ENDPOINTS: dict[str, tuple[str, list[Params]]] = {
+    "healthz (baseline)": ("/healthz", [{}]),
+    "overview": ("/v1/overview", [PERIOD]),
+    "overview, Paris days": ("/v1/overview", [{**PERIOD, "tz": "Europe/Paris"}]),
+    "overview, latest": ("/v1/overview", [{}]),  # the default: the 28 days up to the newest day with data
+    "overview, varied": ("/v1/overview", VARIED),
+    "overview, Kolkata": ("/v1/overview", [{**PERIOD, "tz": "Asia/Kolkata"}]),
+    "stages": ("/v1/stages", [PERIOD]),
+    "stages, Paris days": ("/v1/stages", [{**PERIOD, "tz": "Europe/Paris"}]),
+    "stages, varied": ("/v1/stages", VARIED),
+    "stages, Kolkata": ("/v1/stages", [{**PERIOD, "tz": "Asia/Kolkata"}]),
+    "search": ("/v1/feedback", [{"q": "invoice total", "stage": "renew", **PERIOD, "limit": 50}]),
+    "search, newest": ("/v1/feedback", [{"q": "invoice total", "stage": "renew", **PERIOD, "limit": 50,
+                                         "sort": "newest"}]),
+    "search, all time": ("/v1/feedback", [{"q": "invoice total", "limit": 50}]),
+    "search, all, newest": ("/v1/feedback", [{"q": "invoice total", "limit": 50, "sort": "newest"}]),
+    "search, one match": ("/v1/feedback", [{"q": "voice 123457", "limit": 50}]),
+    "search, varied": ("/v1/feedback", VARIED_SEARCH),
 }
 LABELS = ("negative", "neutral", "positive")
 ITEMS_PER_CUSTOMER = 20
 
 
-def load(url: str, params: dict[str, object], concurrency: int, seconds: float) -> tuple[float, list[float], int]:
-    """(requests/s, latencies in ms, errors) for ``concurrency`` clients hammering one URL."""
+def load(url: str, variants: list[Params], concurrency: int, seconds: float) -> tuple[float, list[float], int]:
+    """(requests/s, latencies in ms, errors) for ``concurrency`` clients asking for ``url`` with each of the
+    ``variants`` of query parameters in turn (one variant: one hot URL)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    turn = itertools.count()
 
     def client() -> None:
         nonlocal errors
         with httpx.Client(headers={"X-API-Key": KEY}, timeout=60) as http:
             while time.monotonic() < deadline:
+                with lock:
+                    params = variants[next(turn) % len(variants)]
                 t0 = time.perf_counter()
                 response = http.get(url, params=params)  # type: ignore[arg-type]
                 elapsed = (time.perf_counter() - t0) * 1000
@@ -270,9 +303,12 @@ def run_service(label: str, env: dict[str, str], args: argparse.Namespace, log: 
         proc.wait_ready()
         print(f"\n{label}; {args.concurrency} concurrent clients, {args.seconds:.0f} s per endpoint")
         print(f"{'endpoint':<22} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
-        for name, (path, params) in ENDPOINTS.items():
-            load(proc.url + path, params, 2, 1.0)  # warm up
-            rate, latencies, errors = load(proc.url + path, params, args.concurrency, args.seconds)
+        for name, (path, variants) in ENDPOINTS.items():
+            if args.only and name != "healthz (baseline)" and not any(name.startswith(o)
+                                                                    for o in args.only.split(",")):
+                continue
+            load(proc.url + path, variants[:1], 2, 1.0)  # warm up (varied sets stay mostly cold for the cache)
+            rate, latencies, errors = load(proc.url + path, variants, args.concurrency, args.seconds)
             print(f"{name:<22} {rate:>8.1f} {statistics.median(latencies):>9.1f} "
                   f"{pct(latencies, 99):>9.1f} {errors:>7}", flush=True)
     finally:
@@ -290,6 +326,7 @@ def main() -> None:
     parser.add_argument("--cache", default="off,on", help="report cache modes to run: off, on, or both")
     parser.add_argument("--baseline-cache", default="off", help="report cache modes for --baseline-code")
     parser.add_argument("--seed-only", action="store_true", help="fill the store and stop")
+    parser.add_argument("--only", default="", help="comma-separated endpoint name prefixes to measure (and healthz)")
     args = parser.parse_args()
     with store(args) as (_url, data_dir, env):
         if args.seed_only:
