@@ -106,6 +106,7 @@ def accept_feedback(
     for n, key in enumerate(keys):
         first = first_of[key]
         feedback_id = ids[first]
-        outcomes.append(ItemOutcome(id=feedback_id, status="accepted" if n == first and feedback_id in inserted
-                                    else "duplicate"))
+        # Built by us from ids we made or read back: no validation needed.
+        outcomes.append(ItemOutcome.model_construct(
+            id=feedback_id, status="accepted" if n == first and feedback_id in inserted else "duplicate"))
     return outcomes
