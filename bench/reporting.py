@@ -85,8 +85,8 @@ def _periods() -> list[Params]:
 VARIED = _periods()
 SEARCH_TERMS = ("invoice total", "sso setup", "price increase", "slow support", "api limit", "export csv")
 VARIED_SEARCH: list[Params] = [
-    {"q": q, "limit": 50, **({"stage": STAGES[i % len(STAGES)]} if i % 2 else {}), **(VARIED[i * 3] if i % 3 else {}),
-     **({"sort": "newest"} if i % 4 == 3 else {})}
+    {"q": q, "limit": 50, **({"stage": STAGES[i % len(STAGES)]} if i % 2 else {}),
+     **(VARIED[i * 7 % len(VARIED)] if i % 3 else {}), **({"sort": "newest"} if i % 4 == 3 else {})}
     for i, q in enumerate(SEARCH_TERMS * 4)]
 ENDPOINTS: dict[str, tuple[str, list[Params]]] = {
     "healthz (baseline)": ("/healthz", [{}]),
