@@ -119,6 +119,7 @@ class CustomerEventRecord(StoryBase):
         UniqueConstraint("provider", "external_id", name="uq_customer_events_provider_external_id"),
         Index("ix_customer_events_customer_occurred", "customer_id", "occurred_at"),
         Index("ix_customer_events_occurred", "occurred_at"),
+        Index("ix_customer_events_occurred_value", "occurred_at", "kind", "value_delta"),
     )
 
     event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -139,6 +140,7 @@ class StateChange(StoryBase):
     __table_args__ = (
         Index("ix_customer_state_changes_at", "at"),
         Index("ix_customer_state_changes_at_first", "at", "customer_id", "seq", "from_state"),
+        Index("ix_customer_state_changes_to_at", "to_state", "at", "customer_id", "last_negative_stage"),
     )
 
     customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
