@@ -14,6 +14,7 @@ Only ``eval_data/tuning/`` goes into the bank, never ``eval_data/heldout/``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,8 @@ from services.nlp.models.encoder import EMBEDDING_DIM, Embeddings
 from services.nlp.models.journey_sets import JourneySet, Split, load_sets
 
 Vectors = npt.NDArray[np.float64]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,4 +111,8 @@ def tuning_bank(encode: Callable[[Sequence[str]], Embeddings]) -> NeighbourBank:
     """The bank of every tuning company's items, embedded with ``encode`` (kept per encoder)."""
     from services.nlp.models.stage import stage_centroids
 
-    return NeighbourBank.from_sets(load_sets(Split.TUNING), encode, lambda s: stage_centroids(s.journey_map, encode))
+    sets = load_sets(Split.TUNING)
+    if not sets:
+        # The scorer was fitted with neighbours; without them stages are still tagged, less accurately.
+        log.warning("no tuning journey sets found; stage tagging runs without its neighbour bank")
+    return NeighbourBank.from_sets(sets, encode, lambda s: stage_centroids(s.journey_map, encode))
