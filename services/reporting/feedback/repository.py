@@ -90,7 +90,10 @@ class FeedbackReadRepository:
         """Up to ``limit`` matches of ``flt.search`` after ``after``, most relevant first."""
         if flt.search is None:
             raise ValueError("a relevance page needs a search")
-        stmt = text_index(self.session).ranked(self._filters(flt), flt.search, after, limit)
+        # A customer, or a stage within a period, is a small set of rows to intersect with the matches; wider
+        # filters are cheaper checked match by match (measured on a million items, docs/reporting.md).
+        narrowed = bool(flt.customer_ids) or (flt.stage is not None and flt.start is not None and flt.end is not None)
+        stmt = text_index(self.session).ranked(self._filters(flt), flt.search, after, limit, narrowed=narrowed)
         return [Hit(item, float(rank), str(key)) for item, rank, key in self.session.execute(stmt)]
 
     def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:

@@ -29,7 +29,9 @@ from sqlalchemy import (
     bindparam,
     cast,
     column,
+    exists,
     func,
+    literal,
     literal_column,
     not_,
     or_,
@@ -91,9 +93,10 @@ class TextIndex(Protocol):
         filters already bound the rows through an index (stage or customer)."""
 
     def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
-               limit: int) -> Select[Any]:
+               limit: int, *, narrowed: bool = True) -> Select[Any]:
         """Up to ``limit`` matches passing ``where``, most relevant first, after ``after``: rows of
-        (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties."""
+        (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: as for
+        ``newest``."""
 
 
 class SqliteTextIndex:
@@ -131,11 +134,14 @@ class SqliteTextIndex:
             if (common or 0) >= self.COMMON else stmt
 
     def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
-               limit: int) -> Select[Any]:
+               limit: int, *, narrowed: bool = True) -> Select[Any]:
         fts = self.fts
         hits = select(fts.c.rowid.label("hit"), fts.c.rank.label("rank")).where(self._match(query))
-        if where:
+        if where and narrowed:
             hits = hits.where(literal_column("+feedback_search.rowid").in_(select(self.rowid).where(*where)))
+        elif where:  # wide filters (a period, a source): check each match by primary key, newest stored first
+            hits = hits.where(exists(select(literal(1)).select_from(FeedbackItem)
+                                     .where(self.rowid == fts.c.rowid, *where)))
         # BM25 is computed only for the rows FTS5 hands out: walking the matches from the last stored one and
         # stopping at RANKED bounds the cost of a common word (ranking 100,000 matches took 160 ms, 5,000 19 ms).
         ranked = hits.order_by(fts.c.rowid.desc()).limit(self.RANKED).subquery("ranked")
@@ -176,7 +182,7 @@ class PostgresTextIndex:
         return stmt.where(self.condition(query))
 
     def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
-               limit: int) -> Select[Any]:
+               limit: int, *, narrowed: bool = True) -> Select[Any]:
         # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
         rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
         stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(self.condition(query), *where)
