@@ -38,8 +38,29 @@ class StorageUnavailable(ServiceError):
 
 @dataclass
 class _Pending:
+    """A unit waiting for its commit: answered through ``future`` (threads) or ``waiter`` on ``loop`` (async)."""
+
     intake: Intake
-    future: Future[IntakeResult]
+    future: Future[IntakeResult] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[IntakeResult] | None = None
+
+    def start(self) -> bool:
+        """Whether the unit is still wanted (its caller has not given up); a threaded one cannot be cancelled now."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        return self.waiter is not None and not self.waiter.cancelled()
+
+
+def _settle(answers: list[tuple[asyncio.Future[IntakeResult], IntakeResult | None, BaseException | None]]) -> None:
+    """On the event loop: answer every waiter of one commit (one wake-up of the loop for all of them)."""
+    for waiter, result, exc in answers:
+        if waiter.cancelled():
+            continue
+        if exc is not None:
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(result)  # type: ignore[arg-type]
 
 
 class IntakeWriter:
@@ -58,12 +79,19 @@ class IntakeWriter:
     def submit(self, intake: Intake) -> Future[IntakeResult]:
         """Queue a unit; the future resolves once it is committed (or fails with the reason)."""
         future: Future[IntakeResult] = Future()
-        self._queue.put(_Pending(intake, future))
+        self._queue.put(_Pending(intake, future=future))
         return future
 
     async def accept(self, intake: Intake) -> IntakeResult:
-        """Queue a unit and wait (without blocking the event loop) until it is committed."""
-        return await asyncio.wrap_future(self.submit(intake))
+        """Queue a unit and wait (without blocking the event loop) until it is committed.
+
+        The writer answers all of one commit's waiters on a loop with one ``call_soon_threadsafe``, rather than
+        one wake-up of the loop per request.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[IntakeResult] = loop.create_future()
+        self._queue.put(_Pending(intake, loop=loop, waiter=waiter))
+        return await waiter
 
     def run(self, stop: threading.Event) -> None:
         """Commit groups until ``stop`` is set and the queue is empty."""
@@ -89,28 +117,29 @@ class IntakeWriter:
             self._commit(group)
 
     def _commit(self, group: list[_Pending]) -> None:
-        live = [p for p in group if p.future.set_running_or_notify_cancel()]
+        live = [p for p in group if p.start()]
         if not live:
             return
+        answers: list[tuple[_Pending, IntakeResult | None, BaseException | None]]
         try:
             results = self._store([p.intake for p in live])
         except IntegrityError:
             # Still conflicting after retries: commit one by one so one bad unit cannot fail the others.
+            answers = []
             for pending in live:
                 try:
                     (result,) = self._store([pending.intake])
-                    pending.future.set_result(result)
+                    answers.append((pending, result, None))
                 except Exception as exc:
-                    pending.future.set_exception(_as_unavailable(exc))
+                    answers.append((pending, None, _as_unavailable(exc)))
+            _answer(answers)
             self._notify()
             return
         except Exception as exc:
             log.warning("intake commit failed", extra={"error": repr(exc), "units": len(live)})
-            for pending in live:
-                pending.future.set_exception(_as_unavailable(exc))
+            _answer([(pending, None, _as_unavailable(exc)) for pending in live])
             return
-        for pending, result in zip(live, results, strict=True):
-            pending.future.set_result(result)
+        _answer([(pending, result, None) for pending, result in zip(live, results, strict=True)])
         self._notify()
 
     def _store(self, units: list[Intake]) -> list[IntakeResult]:
@@ -128,6 +157,25 @@ class IntakeWriter:
     def _notify(self) -> None:
         if self._on_commit is not None:
             self._on_commit()
+
+
+def _answer(answers: list[tuple[_Pending, IntakeResult | None, BaseException | None]]) -> None:
+    """Resolve the futures of threaded callers; hand each event loop its waiters' answers in one call."""
+    by_loop: dict[asyncio.AbstractEventLoop,
+                  list[tuple[asyncio.Future[IntakeResult], IntakeResult | None, BaseException | None]]] = {}
+    for pending, result, exc in answers:
+        if pending.future is not None:
+            if exc is not None:
+                pending.future.set_exception(exc)
+            else:
+                pending.future.set_result(result)  # type: ignore[arg-type]
+        elif pending.loop is not None and pending.waiter is not None:
+            by_loop.setdefault(pending.loop, []).append((pending.waiter, result, exc))
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:
+            log.debug("intake answers for a closed event loop dropped", extra={"units": len(waiting)})
 
 
 def _as_unavailable(exc: Exception) -> Exception:
