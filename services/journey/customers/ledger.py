@@ -123,6 +123,10 @@ class AssetLedgerRepository:
             self._refresh(chunk)
 
     def _refresh(self, ids: list[str]) -> None:
+        # The difference old -> new is a read-modify-write: lock the customers' rows (in id order, so two writers
+        # queue rather than deadlock) so that two transactions refreshing one customer never both add it.
+        # SQLite has no row locks; its writers are serialised already.
+        self.session.execute(select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update())
         new = self.timelines(ids)
         old: dict[str, list[Point]] = defaultdict(list)
         for cid, at, state, value in self.session.execute(
