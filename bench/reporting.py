@@ -14,7 +14,7 @@ commit, e.g. made with `git worktree add DIR COMMIT`), that code's reporting ser
 Seeding 1M items takes minutes: `--data-dir DIR` (SQLite) or `--database-url URL` (PostgreSQL) keep the store,
 and a later run with the same option and `--items` reuses it instead of seeding again.
 
-    python bench/reporting.py [--items 1000000] [--concurrency 8] [--seconds 10]
+    python bench/reporting.py [--items 1000000] [--concurrency 8] [--seconds 10] [--workers 2]
                               [--data-dir DIR | --database-url URL] [--baseline-code DIR] [--cache off,on]
 """
 
@@ -301,7 +301,8 @@ def run_service(label: str, env: dict[str, str], args: argparse.Namespace, log: 
     proc.start()
     try:
         proc.wait_ready()
-        print(f"\n{label}; {args.concurrency} concurrent clients, {args.seconds:.0f} s per endpoint")
+        print(f"\n{label}; {args.workers} reporting worker process(es), {args.concurrency} concurrent clients, "
+              f"{args.seconds:.0f} s per endpoint")
         print(f"{'endpoint':<22} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
         for name, (path, variants) in ENDPOINTS.items():
             if args.only and name != "healthz (baseline)" and not any(name.startswith(o)
@@ -323,6 +324,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite files in --data-dir)")
     parser.add_argument("--data-dir", default=None, help="keep (and reuse) the SQLite store here")
     parser.add_argument("--baseline-code", default=None, help="a checkout of an earlier commit to measure too")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="reporting's uvicorn worker processes (LP_REPORTING_WORKERS); 2: one per core here")
     parser.add_argument("--cache", default="off,on", help="report cache modes to run: off, on, or both")
     parser.add_argument("--baseline-cache", default="off", help="report cache modes for --baseline-code")
     parser.add_argument("--seed-only", action="store_true", help="fill the store and stop")
@@ -331,7 +334,8 @@ def main() -> None:
     with store(args) as (_url, data_dir, env):
         if args.seed_only:
             return
-        base = {"LP_API_KEY": KEY, "LP_LOG_LEVEL": "WARNING", "LP_RATE_LIMIT": "1000000/minute", **env}
+        base = {"LP_API_KEY": KEY, "LP_LOG_LEVEL": "WARNING", "LP_RATE_LIMIT": "1000000/minute",
+                "LP_REPORTING_WORKERS": str(args.workers), **env}
         codes = [("this code", None, args.cache)] + ([(f"baseline code ({args.baseline_code}; it ignores tz and sort)",
                                                         args.baseline_code, args.baseline_cache)]
                                                       if args.baseline_code else [])

@@ -17,9 +17,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import func, literal, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    String,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from services.journey.metrics import Counts
@@ -40,7 +53,7 @@ from services.reporting.periods import Period, Span
 Dimension = Literal["stage", "experience"]
 
 
-def segment_customers(segment: str) -> Any:
+def segment_customers(segment: str | ColumnElement[str]) -> Any:
     """Customer ids in a segment (by the surviving customer's segment), with the ids merged into them."""
     roots = select(Customer.id).where(Customer.segment == segment, Customer.merged_into.is_(None))
     return select(Customer.id).where(or_(Customer.id.in_(roots), Customer.merged_into.in_(roots)))
@@ -130,21 +143,32 @@ def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Sp
                         out[index][key] = out[index].get(key, Counts()).add(counts)
 
 
-def _sum_rollup(session: Session, model: Any, key: Any, time_col: Any, ranges: Sequence[tuple[int, Any, Any]],
+@lru_cache(maxsize=256)
+def _rollup_sums(model: Any, key_name: str, time_name: str, ranges: int, inclusive: bool) -> Executable:
+    """The statement summing ``model``'s counters per key over ``ranges`` ranges (``lo0``/``hi0``, ...), with each
+    row's range number (``part``): built once per shape and then only bound, since building the expression cost
+    more than running the query."""
+    key, time_col = getattr(model, key_name), getattr(model, time_name)
+    sums = [func.sum(getattr(model, c)).label(c) for c in COUNTER_COLUMNS]
+    parts = [select(key.label("key"), literal(i).label("part"), *sums)
+             .where(time_col >= bindparam(f"lo{i}"),
+                    time_col <= bindparam(f"hi{i}") if inclusive else time_col < bindparam(f"hi{i}"))
+             .group_by(key) for i in range(ranges)]
+    return parts[0] if ranges == 1 else union_all(*parts)
+
+
+def _sum_rollup(session: Session, model: Any, key_name: str, time_name: str, ranges: Sequence[tuple[int, Any, Any]],
                 out: list[dict[str, Counts]], *, inclusive: bool) -> None:
     """Add the rollup rows of each (bucket, low, high) to ``out[bucket]``: days ``low``..``high`` (``inclusive``)
     or hours [low, high). One range scan of the primary key per range (a single scan from the lowest to the
     highest reads every row between, which for hours of trend weeks is thousands)."""
     if not ranges:
         return
-    parts = [select(key.label("key"), literal(i).label("bucket"), *(func.sum(getattr(model, c)).label(c)
-                                                                    for c in COUNTER_COLUMNS))
-             .where(time_col >= lo, time_col <= hi if inclusive else time_col < hi).group_by(key)
-             for i, lo, hi in ranges]
-    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-    for row in session.execute(stmt):
+    params = {f"{end}{i}": value for i, (_, lo, hi) in enumerate(ranges) for end, value in (("lo", lo), ("hi", hi))}
+    for row in session.execute(_rollup_sums(model, key_name, time_name, len(ranges), inclusive), params):
         counts = Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[2:], strict=True)})
-        out[row[1]][row[0]] = out[row[1]].get(row[0], Counts()).add(counts)
+        bucket = out[ranges[row[1]][0]]
+        bucket[row[0]] = bucket[row[0]].add(counts) if row[0] in bucket else counts
 
 
 def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *, segment: str | None = None
@@ -160,9 +184,9 @@ def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *,
     day_model: Any = StageDay if dim == "stage" else ExperienceDay
     hour_model: Any = StageHour if dim == "stage" else ExperienceHour
     key_name = "stage_id" if dim == "stage" else "experience_id"
-    _sum_rollup(session, day_model, getattr(day_model, key_name), day_model.day,
+    _sum_rollup(session, day_model, key_name, "day",
                 [(i, sp.first, sp.last) for i, sp in enumerate(splits) if sp.first is not None], out, inclusive=True)
-    _sum_rollup(session, hour_model, getattr(hour_model, key_name), hour_model.hour,
+    _sum_rollup(session, hour_model, key_name, "hour",
                 [(i, h.start, h.end) for i, sp in enumerate(splits) for h in sp.hours], out, inclusive=False)
     reads = [(i, span) for i, sp in enumerate(splits) for span in sp.items]
     if reads:
@@ -284,9 +308,11 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
 def _examples(session: Session, pairs: list[tuple[str, str]], first: date, last: date
               ) -> dict[tuple[str, str], list[Any]]:
     """(stage, phrase) → [worst id, worst score, newest id, newest at] over the days."""
+    # ``newest_at`` only orders rows of one backend against each other, so it is read as the driver gives it (text on
+    # SQLite, which sorts the same; a datetime on PostgreSQL) without converting hundreds of values to UTC datetimes.
     rows = session.execute(
         select(StageDayPhrase.stage_id, StageDayPhrase.phrase, StageDayPhrase.worst_id, StageDayPhrase.worst_score,
-               StageDayPhrase.newest_id, StageDayPhrase.newest_at)
+               StageDayPhrase.newest_id, type_coerce(StageDayPhrase.newest_at, String))
         .where(StageDayPhrase.day >= first, StageDayPhrase.day <= last,
                tuple_(StageDayPhrase.stage_id, StageDayPhrase.phrase).in_(pairs)))
     best: dict[tuple[str, str], list[Any]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from services.journey.settings import DEMO_JOURNEY_MAP
 from shared.settings import ServiceSettings
@@ -18,6 +18,11 @@ class ReportingSettings(ServiceSettings):
 
     port: int = 8084
     journey_map: Path = Field(DEMO_JOURNEY_MAP, description="The journey map, for stage names and order.")
+    workers: int = Field(
+        1, ge=1, le=64, validation_alias=AliasChoices("LP_REPORTING_WORKERS", "LP_WORKERS"),
+        description="uvicorn worker processes of `serve reporting` (LP_REPORTING_WORKERS). Reporting only reads, so "
+        "each process serves any request; the report cache and (with memory://) rate limits are per process.",
+    )
     page_size_max: int = Field(200, ge=1, le=1000)
     report_cache_s: float = Field(10.0, ge=0, description="How long computed reports are reused (0: off).")
     rate_limit: str = Field("600/minute", description="Requests per key, e.g. 600/minute or 20/second.")

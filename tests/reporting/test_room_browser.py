@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -92,13 +93,22 @@ def at_risk_names(driver: webdriver.Chrome) -> list[str]:
     return [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#at-risk li")]
 
 
+def shown_text(browser: webdriver.Chrome, selector: str) -> str | None:
+    """The text of the first element matching ``selector`` on the page now, or None (also while it navigates)."""
+    try:
+        return next((e.text for e in browser.find_elements(By.CSS_SELECTOR, selector) if e.text), None)
+    except StaleElementReferenceException:
+        return None
+
+
 def test_the_room_tells_the_story_and_filters_change_it(server: str, browser: webdriver.Chrome) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     browser.get(f"{server}/room")
     assert browser.current_url.endswith("/room/login")  # protected: the key comes first
     browser.find_element(By.ID, "key").send_keys("not-a-key")
     browser.find_element(By.ID, "sign-in").click()
-    assert "not valid" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    # The click submits a form: wait for the answer's page instead of reading the one the click left behind.
+    assert "not valid" in wait_for(lambda: shown_text(browser, ".error"), timeout_s=10, what="the refusal")
     browser.get_log("browser")  # the refused sign-in's 401 is expected; start the console check afresh
     browser.find_element(By.ID, "key").send_keys(KEY)
     browser.find_element(By.ID, "sign-in").click()

@@ -6,9 +6,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from functools import lru_cache
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, and_, case, func, select, union_all
+from sqlalchemy import BindParameter, ColumnElement, Executable, and_, bindparam, case, func, select, union_all
 from sqlalchemy.orm import Session
 
 from services.journey.models import AssetDay, AssetHour, Customer, CustomerEventRecord, StateChange
@@ -92,16 +93,26 @@ def _now(session: Session, segment: str | None) -> _Now:
     return _Now(totals, merged_roots(session))
 
 
+@lru_cache(maxsize=2)
+def _deltas_statement(with_hours: bool) -> Executable:
+    """Sums of the asset deltas per state: the UTC days before ``day``, and (``with_hours``) the hours from
+    ``midnight`` until ``at``."""
+    days = select(AssetDay.state, func.sum(AssetDay.customers), func.sum(AssetDay.value)) \
+        .where(AssetDay.day < bindparam("day")).group_by(AssetDay.state)
+    if not with_hours:
+        return days
+    hours = select(AssetHour.state, func.sum(AssetHour.customers), func.sum(AssetHour.value)) \
+        .where(AssetHour.hour >= bindparam("midnight"), AssetHour.hour < bindparam("at")).group_by(AssetHour.state)
+    return union_all(days, hours)
+
+
 def _from_deltas(session: Session, at: datetime) -> dict[str, tuple[int, float]]:
     """States at a whole UTC hour from journey's asset deltas: the UTC days before it, then its day's hours."""
     at = at.astimezone(UTC)
     midnight = datetime.combine(at.date(), time.min, tzinfo=UTC)
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    days = select(AssetDay.state, func.sum(AssetDay.customers), func.sum(AssetDay.value)) \
-        .where(AssetDay.day < at.date()).group_by(AssetDay.state)
-    hours = select(AssetHour.state, func.sum(AssetHour.customers), func.sum(AssetHour.value)) \
-        .where(AssetHour.hour >= midnight, AssetHour.hour < at).group_by(AssetHour.state)
-    for state, n, v in session.execute(union_all(days, hours) if at > midnight else days):
+    rows = session.execute(_deltas_statement(at > midnight), {"day": at.date(), "midnight": midnight, "at": at})
+    for state, n, v in rows:
         totals[str(state)][0] += int(n or 0)
         totals[str(state)][1] += float(v or 0.0)
     return {k: (int(n), round(v, 6) + 0.0) for k, (n, v) in totals.items() if n > 0}
@@ -176,24 +187,37 @@ def _whole_hour(at: datetime) -> bool:
     return at.replace(minute=0, second=0, microsecond=0) == at
 
 
-def _ledger(session: Session, period: Period, segment: str | None, now: _Now | None) -> Ledger:
-    start, end = period.start(), period.end()
+@lru_cache(maxsize=2)
+def _period_statements(segmented: bool) -> tuple[Executable, Executable]:
+    """The two reads of a period's flows, bound to ``start`` and ``end`` (and ``segment``): new customers with the
+    value added and taken away, and the customers lost with their last negative stage. Built once: building them
+    cost more than running them."""
+    start: BindParameter[datetime] = bindparam("start")
+    end: BindParameter[datetime] = bindparam("end")
     in_period = [CustomerEventRecord.occurred_at >= start, CustomerEventRecord.occurred_at < end]
     changes = [StateChange.to_state == "lost", StateChange.at >= start, StateChange.at < end]
-    if segment is not None:
-        members = segment_customers(segment)
+    if segmented:
+        members = segment_customers(bindparam("segment"))
         in_period.append(CustomerEventRecord.customer_id.in_(members))
         changes.append(StateChange.customer_id.in_(members))
-    created, gained_value, lost_value = session.execute(select(
+    flows = select(
         func.count(case((CustomerEventRecord.kind == "created", 1))),
         func.coalesce(func.sum(case((CustomerEventRecord.value_delta > 0, CustomerEventRecord.value_delta))), 0.0),
         func.coalesce(func.sum(case((CustomerEventRecord.value_delta < 0, CustomerEventRecord.value_delta))), 0.0),
-    ).where(*in_period)).one()
-    losses = session.execute(
-        select(StateChange.customer_id, StateChange.last_negative_stage)
-        .join(Customer, and_(Customer.id == StateChange.customer_id, _unmerged()))
-        .where(*changes)
-    ).all()
+    ).where(*in_period)
+    # Merged customers are few: leaving their ids out is cheaper than joining every loss to ``customers``.
+    merged = select(Customer.id).where(Customer.merged_into > "")
+    losses = select(StateChange.customer_id, StateChange.last_negative_stage) \
+        .where(*changes, StateChange.customer_id.not_in(merged))
+    return flows, losses
+
+
+def _ledger(session: Session, period: Period, segment: str | None, now: _Now | None) -> Ledger:
+    start, end = period.start(), period.end()
+    flows, losses_of = _period_statements(segment is not None)
+    params = {"start": start, "end": end, **({"segment": segment} if segment is not None else {})}
+    created, gained_value, lost_value = session.execute(flows, params).one()
+    losses = session.execute(losses_of, params).all()
     states = states_at(session, end, segment=segment, now=now)
     at_risk, growing = states.get("at_risk", (0, 0.0)), states.get("growing", (0, 0.0))
     return Ledger(
