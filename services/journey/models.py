@@ -304,6 +304,7 @@ class AssetPoint(StoryBase):
     says what the customer was then); merged customers have none. What ``asset_days``/``asset_hours`` sum."""
 
     __tablename__ = "customer_asset_points"
+    __table_args__ = (Index("ix_customer_asset_points_at", "at"),)
 
     customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

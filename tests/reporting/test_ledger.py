@@ -4,7 +4,7 @@ asset deltas (per day and hour), otherwise (a segment, a :30/:45 instant) read t
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -64,6 +64,21 @@ def test_states_at_an_instant_match_a_replay(store: sessionmaker[Session], when:
     for state, (_, value) in slow.items():
         assert fast[state][1] == pytest.approx(value), state
     assert sum(n for n, _ in fast.values()) > 0
+
+
+def test_states_within_an_hour_of_changes_match_a_replay(store: sessionmaker[Session]) -> None:
+    """Instants just before and just after state changes and CRM events, inside their hours: the deltas up to the
+    hour plus the asset points of the minutes after it (``_from_deltas``) must equal the replay at each."""
+    with store() as s:
+        moments = sorted({*s.scalars(select(StateChange.at)), *s.scalars(select(CustomerEventRecord.occurred_at))})
+        instants = [m + offset for m in moments[::3] for offset in (timedelta(0), timedelta(microseconds=1))
+                    if (m + offset).replace(minute=0, second=0, microsecond=0) != m + offset]
+        assert len(instants) > 10
+        for at in instants:
+            fast, slow = states_at(s, at), replayed(s, at, None)
+            assert {k: n for k, (n, _) in fast.items()} == {k: n for k, (n, _) in slow.items()}, at
+            for state, (_, value) in slow.items():
+                assert fast[state][1] == pytest.approx(value), (at, state)
 
 
 def test_the_asset_deltas_hold_one_timeline_per_surviving_customer(store: sessionmaker[Session]) -> None:

@@ -10,9 +10,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 from sqlalchemy import BindParameter, ColumnElement, Executable, and_, bindparam, case, func, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from services.journey.models import AssetDay, AssetHour, Customer, CustomerEventRecord, StateChange
+from services.journey.models import AssetDay, AssetHour, AssetPoint, Customer, CustomerEventRecord, StateChange
 from services.reporting.periods import Period
 from services.reporting.rollup_reads import segment_customers
 
@@ -106,15 +106,36 @@ def _deltas_statement(with_hours: bool) -> Executable:
     return union_all(days, hours)
 
 
+@lru_cache(maxsize=1)
+def _points_statement() -> Executable:
+    """The asset points from ``since`` until ``until``, each with the point it follows (state and value, or none for
+    a customer's first): what the minutes after a whole hour add to its deltas."""
+    point, before = aliased(AssetPoint), aliased(AssetPoint)
+    return (select(point.state, point.value, before.state, before.value)
+            .outerjoin(before, and_(before.customer_id == point.customer_id, before.seq == point.seq - 1))
+            .where(point.at >= bindparam("since"), point.at < bindparam("until")))
+
+
 def _from_deltas(session: Session, at: datetime) -> dict[str, tuple[int, float]]:
-    """States at a whole UTC hour from journey's asset deltas: the UTC days before it, then its day's hours."""
+    """States at any instant from journey's asset ledger: the deltas of the UTC days before it and of its day's
+    whole hours before it, then, when ``at`` is not a whole hour, the asset points of the minutes in between (the
+    index ``ix_customer_asset_points_at``), each adding its customer to its state and taking them out of the
+    state of the point before."""
     at = at.astimezone(UTC)
+    hour = at.replace(minute=0, second=0, microsecond=0)
     midnight = datetime.combine(at.date(), time.min, tzinfo=UTC)
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    rows = session.execute(_deltas_statement(at > midnight), {"day": at.date(), "midnight": midnight, "at": at})
+    rows = session.execute(_deltas_statement(hour > midnight), {"day": at.date(), "midnight": midnight, "at": hour})
     for state, n, v in rows:
         totals[str(state)][0] += int(n or 0)
         totals[str(state)][1] += float(v or 0.0)
+    if at > hour:
+        for state, value, before, before_value in session.execute(_points_statement(), {"since": hour, "until": at}):
+            totals[str(state)][0] += 1
+            totals[str(state)][1] += float(value)
+            if before is not None:
+                totals[str(before)][0] -= 1
+                totals[str(before)][1] -= float(before_value)
     return {k: (int(n), round(v, 6) + 0.0) for k, (n, v) in totals.items() if n > 0}
 
 
@@ -122,16 +143,17 @@ def states_at(session: Session, at: datetime, *, segment: str | None = None, now
               ) -> dict[str, tuple[int, float]]:
     """(customers, value) per asset state at an instant, for the surviving customers (of a segment).
 
-    Company-wide at a whole UTC hour (any period end in UTC or a zone with a whole-hour offset), a sum of
-    journey's asset deltas per UTC day and hour (``asset_days``, ``asset_hours``): a few hundred rows, whatever
-    the history. Otherwise (a segment, or a :30/:45 offset), index-backed: the current states and values (one aggregate
-    over a covering index of ``customers``), corrected, in SQL, for the customers whose state changed at or after
-    ``at`` (a range of a covering index of the changes, then primary-key reads), so the correction grows with the
-    activity since ``at``, not with the history; a customer first seen after ``at`` is taken away by that correction
-    (their first change comes from no state). The value of the few customers with CRM events at or after ``at`` is
-    replayed from their events.
+    Company-wide, a sum of journey's asset ledger (``_from_deltas``): the deltas per UTC day and hour
+    (``asset_days``, ``asset_hours``) and, for an instant that is not a whole UTC hour (a period end in a :30/:45
+    zone), the asset points of the minutes after the hour: a few hundred rows, whatever the history. For a segment
+    (the ledger is company-wide), index-backed: the current states and values (one aggregate over a covering index
+    of ``customers``), corrected, in SQL, for the customers whose state changed at or after ``at`` (a range of a
+    covering index of the changes, then primary-key reads), so the correction grows with the activity since
+    ``at``, not with the history; a customer first seen after ``at`` is taken away by that correction (their first
+    change comes from no state). The value of the few customers with CRM events at or after ``at`` is replayed
+    from their events.
     """
-    if segment is None and at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) == at:
+    if segment is None:
         return _from_deltas(session, at)
     now = now or _now(session, segment)
     alive = [_unmerged()] + ([Customer.segment == segment] if segment is not None else [])
@@ -178,13 +200,8 @@ def ledger(session: Session, period: Period, *, segment: str | None = None) -> L
 
 def ledgers(session: Session, periods: Sequence[Period], *, segment: str | None = None) -> list[Ledger]:
     """The ledgers of several periods, sharing the reads they have in common."""
-    now = None if segment is None and all(_whole_hour(p.start()) and _whole_hour(p.end()) for p in periods) \
-        else _now(session, segment)
+    now = None if segment is None else _now(session, segment)
     return [_ledger(session, p, segment, now) for p in periods]
-
-
-def _whole_hour(at: datetime) -> bool:
-    return at.replace(minute=0, second=0, microsecond=0) == at
 
 
 @lru_cache(maxsize=2)
