@@ -336,8 +336,9 @@ def main() -> None:
             return
         base = {"LP_API_KEY": KEY, "LP_LOG_LEVEL": "WARNING", "LP_RATE_LIMIT": "1000000/minute",
                 "LP_REPORTING_WORKERS": str(args.workers), **env}
-        codes = [("this code", None, args.cache)] + ([(f"baseline code ({args.baseline_code}; it ignores tz and sort)",
-                                                        args.baseline_code, args.baseline_cache)]
+        baseline = (f"baseline code ({args.baseline_code}; code before LP_REPORTING_WORKERS runs one worker, code "
+                    "before tz and sort ignores them)")
+        codes = [("this code", None, args.cache)] + ([(baseline, args.baseline_code, args.baseline_cache)]
                                                       if args.baseline_code else [])
         for code_label, path, modes in codes:
             # PYTHONSAFEPATH: `python -m` would otherwise put the working directory (this code) first on sys.path.

@@ -173,7 +173,8 @@ def _sum_rollup(session: Session, model: Any, key_name: str, time_name: str, ran
 
 def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *, segment: str | None = None
                      ) -> list[dict[str, Counts]]:
-    """For each span (disjoint), the counters per stage id (or priority experience id) of its voices."""
+    """For each span (they may overlap: a period and its trend windows), the counters per stage id (or priority
+    experience id) of its voices."""
     out: list[dict[str, Counts]] = [{} for _ in spans]
     if not spans:
         return out

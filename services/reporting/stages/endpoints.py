@@ -69,9 +69,8 @@ STAGE_COLUMNS = ["id", "name", "order", "volume", "sentiment.negative", "sentime
 
 def stages_report(session: Session, period: Period, jm: JourneyMap, examples: bool) -> StagesReport:
     """Every stage's summary over the period: a handful of queries whatever the number of stages or items."""
-    totals = counts_by_bucket(session, "stage", [period.span()])[0]
     windows = period.weeks()
-    weekly = counts_by_bucket(session, "stage", [s for _, s in windows])
+    totals, *weekly = counts_by_bucket(session, "stage", [period.span(), *(s for _, s in windows)])
     phrases = top_phrases_by_stage(session, period, examples=examples)
     verbatims = texts(session, (i for ps in phrases.values() for p in ps for i in p.example_ids), period.span())
 
