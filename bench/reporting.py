@@ -301,7 +301,7 @@ def run_service(label: str, env: dict[str, str], args: argparse.Namespace, log: 
     proc.start()
     try:
         proc.wait_ready()
-        print(f"\n{label}; {args.workers} reporting worker process(es), {args.concurrency} concurrent clients, "
+        print(f"\n{label}; LP_REPORTING_WORKERS={args.workers}, {args.concurrency} concurrent clients, "
               f"{args.seconds:.0f} s per endpoint")
         print(f"{'endpoint':<22} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
         for name, (path, variants) in ENDPOINTS.items():

@@ -205,10 +205,10 @@ def ledgers(session: Session, periods: Sequence[Period], *, segment: str | None 
 
 
 @lru_cache(maxsize=2)
-def _period_statements(segmented: bool) -> tuple[Executable, Executable]:
-    """The two reads of a period's flows, bound to ``start`` and ``end`` (and ``segment``): new customers with the
-    value added and taken away, and the customers lost with their last negative stage. Built once: building them
-    cost more than running them."""
+def _period_statements(segmented: bool) -> tuple[Executable, Executable, Executable]:
+    """The reads of a period's flows, bound to ``start`` and ``end`` (and ``segment``): new customers with the value
+    added and taken away; how many customers were lost; and the losses per last negative stage. Built once:
+    building them cost more than running them."""
     start: BindParameter[datetime] = bindparam("start")
     end: BindParameter[datetime] = bindparam("end")
     in_period = [CustomerEventRecord.occurred_at >= start, CustomerEventRecord.occurred_at < end]
@@ -223,27 +223,31 @@ def _period_statements(segmented: bool) -> tuple[Executable, Executable]:
         func.coalesce(func.sum(case((CustomerEventRecord.value_delta < 0, CustomerEventRecord.value_delta))), 0.0),
     ).where(*in_period)
     # Merged customers are few: leaving their ids out is cheaper than joining every loss to ``customers``.
-    merged = select(Customer.id).where(Customer.merged_into > "")
-    losses = select(StateChange.customer_id, StateChange.last_negative_stage) \
-        .where(*changes, StateChange.customer_id.not_in(merged))
-    return flows, losses
+    changes.append(StateChange.customer_id.not_in(select(Customer.id).where(Customer.merged_into > "")))
+    lost = select(func.count(StateChange.customer_id.distinct())).where(*changes)
+    stages = select(StateChange.last_negative_stage, func.count()).where(*changes) \
+        .group_by(StateChange.last_negative_stage)
+    return flows, lost, stages
 
 
 def _ledger(session: Session, period: Period, segment: str | None, now: _Now | None) -> Ledger:
     start, end = period.start(), period.end()
-    flows, losses_of = _period_statements(segment is not None)
+    flows, lost, by_stage = _period_statements(segment is not None)
     params = {"start": start, "end": end, **({"segment": segment} if segment is not None else {})}
     created, gained_value, lost_value = session.execute(flows, params).one()
-    losses = session.execute(losses_of, params).all()
+    lost_customers = session.execute(lost, params).scalar_one()
+    loss_stages: Counter[str] = Counter()
+    for stage, n in session.execute(by_stage, params):
+        loss_stages[stage or "unknown"] += int(n)
     states = states_at(session, end, segment=segment, now=now)
     at_risk, growing = states.get("at_risk", (0, 0.0)), states.get("growing", (0, 0.0))
     return Ledger(
         since=period.since.isoformat(),
         until=period.until.isoformat(),
         gained=LedgerLine(customers=int(created or 0), value=float(gained_value or 0.0)),
-        lost=LedgerLine(customers=len({c for c, _ in losses}), value=float(-(lost_value or 0.0)) or 0.0),  # no -0
+        lost=LedgerLine(customers=int(lost_customers or 0), value=float(-(lost_value or 0.0)) or 0.0),  # no -0
         at_risk=LedgerLine(customers=at_risk[0], value=at_risk[1]),
         growing=LedgerLine(customers=growing[0], value=growing[1]),
-        loss_stages=dict(Counter(stage or "unknown" for _, stage in losses)),
+        loss_stages=dict(loss_stages),
         states={state: n for state, (n, _) in sorted(states.items())},
     )
