@@ -65,6 +65,10 @@ class Counts:
         """The sum of two sets of counters."""
         return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
+    def negated(self) -> Counts:
+        """The counters with every sign turned (to take a span's rollup away from a larger one's)."""
+        return Counts(**{f.name: -getattr(self, f.name) for f in fields(self)})
+
     @classmethod
     def of(cls, row: Any) -> Counts:
         """Counters read from any object with the same attribute names (a rollup row)."""

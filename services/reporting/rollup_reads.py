@@ -63,12 +63,19 @@ def segment_customers(segment: str | ColumnElement[str]) -> Any:
 class _Split:
     """A bucket as whole UTC days (``first``..``last``, possibly none), whole UTC hours at its edges (``hours``:
     [start, end) ranges, from the hour rollups) and what is left under an hour at each end (``items``: read from
-    the voices; only for zones whose offset is not whole hours, such as Asia/Kolkata)."""
+    the voices; only for zones whose offset is not whole hours, such as Asia/Kolkata). ``minus_hours`` and
+    ``minus_items`` are taken away: where an edge covers most of a UTC day, the day is counted whole and the few
+    hours of it outside the bucket are subtracted (a Paris day is the UTC day less 2 hours, not 22 hour rows)."""
 
     first: date | None
     last: date | None
     hours: tuple[Span, ...]
     items: tuple[Span, ...]
+    minus_hours: tuple[Span, ...] = ()
+    minus_items: tuple[Span, ...] = ()
+
+
+HALF_DAY = timedelta(hours=12)
 
 
 def _midnight(day: date) -> datetime:
@@ -84,18 +91,8 @@ def _hour_ceil(at: datetime) -> datetime:
     return floor if floor == at else floor + timedelta(hours=1)
 
 
-def _split(span: Span) -> _Split:
-    start, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
-    first_day = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
-    end_day = end.date()  # the first UTC day not wholly inside, unless ``end`` is its midnight
-    edges: list[Span] = []
-    first: date | None = None
-    last: date | None = None
-    if first_day < end_day:
-        first, last = first_day, end_day - timedelta(days=1)
-        edges = [Span(start, _midnight(first_day)), Span(_midnight(end_day), end)]
-    else:
-        edges = [Span(start, end)]
+def _hours_and_rest(edges: Iterable[Span]) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """The whole UTC hours of each edge, and what is left under an hour at its ends."""
     hours: list[Span] = []
     items: list[Span] = []
     for edge in edges:
@@ -107,7 +104,37 @@ def _split(span: Span) -> _Split:
             items += [s for s in (Span(edge.start, h0), Span(h1, edge.end)) if s.start < s.end]
         else:
             items.append(edge)
-    return _Split(first, last, tuple(hours), tuple(items))
+    return tuple(hours), tuple(items)
+
+
+def _split(span: Span, *, subtract: bool = False) -> _Split:
+    """How to read a bucket from the rollups. With ``subtract``, an edge longer than half a UTC day is read as
+    that whole day less the hours outside the bucket (counters can be subtracted; phrase rankings cannot)."""
+    start, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
+    first_day = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
+    end_day = end.date()  # the first UTC day not wholly inside, unless ``end`` is its midnight
+    edges: list[Span] = []
+    outside: list[Span] = []
+    first: date | None = None
+    last: date | None = None
+    if first_day < end_day:
+        low, high = Span(start, _midnight(first_day)), Span(_midnight(end_day), end)
+        if subtract and low.end - low.start > HALF_DAY:
+            first_day -= timedelta(days=1)
+            outside.append(Span(_midnight(first_day), start))
+        else:
+            edges.append(low)
+        if subtract and high.end - high.start > HALF_DAY:
+            end_day += timedelta(days=1)
+            outside.append(Span(end, _midnight(end_day)))
+        else:
+            edges.append(high)
+        first, last = first_day, end_day - timedelta(days=1)
+    else:
+        edges = [Span(start, end)]
+    hours, items = _hours_and_rest(edges)
+    minus_hours, minus_items = _hours_and_rest(outside)
+    return _Split(first, last, hours, items, minus_hours, minus_items)
 
 
 def _ranges(spans: Iterable[Span]) -> list[Span]:
@@ -122,25 +149,25 @@ def _ranges(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
-def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Span]],
+def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Span, int]],
                  out: list[dict[str, Counts]], *, segment: str | None = None) -> None:
-    """For each (bucket, span): add the voices of the span (of a segment's customers, when given) to
-    ``out[bucket][key]``."""
+    """For each (bucket, span, sign): add (sign 1) or take away (sign -1) the voices of the span (of a segment's
+    customers, when given) to or from ``out[bucket][key]``."""
     stmt = select(FeedbackItem.occurred_at, FeedbackItem.stage_id, FeedbackItem.experiences,
                   FeedbackItem.sentiment_label, FeedbackItem.sentiment_score, FeedbackItem.nps, FeedbackItem.csat,
                   FeedbackItem.ces, FeedbackItem.kind)
     if segment is not None:
         stmt = stmt.where(FeedbackItem.customer_id.in_(segment_customers(segment)))
-    for run in _ranges(span for _, span in reads):
-        wanted = [(i, sp) for i, sp in reads if run.start <= sp.start and sp.end <= run.end]
+    for run in _ranges(span for _, span, _ in reads):
+        wanted = [(i, sp, sign) for i, sp, sign in reads if run.start <= sp.start and sp.end <= run.end]
         for at, stage, experiences, label, score, nps, csat, ces, kind in session.execute(
                 stmt.where(FeedbackItem.occurred_at >= run.start, FeedbackItem.occurred_at < run.end)):
             counts = Counts.of_item(sentiment=label, score=score, nps=nps, csat=csat, ces=ces, aided=kind == "aided")
             keys = [stage or UNSTAGED] if dim == "stage" else list(experiences or [])
-            for index, sp in wanted:
+            for index, sp, sign in wanted:
                 if sp.start <= at < sp.end:
                     for key in keys:
-                        out[index][key] = out[index].get(key, Counts()).add(counts)
+                        out[index][key] = out[index].get(key, Counts()).add(counts if sign > 0 else counts.negated())
 
 
 @lru_cache(maxsize=256)
@@ -157,17 +184,21 @@ def _rollup_sums(model: Any, key_name: str, time_name: str, ranges: int, inclusi
     return parts[0] if ranges == 1 else union_all(*parts)
 
 
-def _sum_rollup(session: Session, model: Any, key_name: str, time_name: str, ranges: Sequence[tuple[int, Any, Any]],
-                out: list[dict[str, Counts]], *, inclusive: bool) -> None:
-    """Add the rollup rows of each (bucket, low, high) to ``out[bucket]``: days ``low``..``high`` (``inclusive``)
-    or hours [low, high). One range scan of the primary key per range (a single scan from the lowest to the
-    highest reads every row between, which for hours of trend weeks is thousands)."""
+def _sum_rollup(session: Session, model: Any, key_name: str, time_name: str,
+                ranges: Sequence[tuple[int, Any, Any, int]], out: list[dict[str, Counts]], *, inclusive: bool) -> None:
+    """Add (sign 1) or take away (sign -1) the rollup rows of each (bucket, low, high, sign) to or from
+    ``out[bucket]``: days ``low``..``high`` (``inclusive``) or hours [low, high). One range scan of the primary key
+    per range (a single scan from the lowest to the highest reads every row between, which for hours of trend
+    weeks is thousands)."""
     if not ranges:
         return
-    params = {f"{end}{i}": value for i, (_, lo, hi) in enumerate(ranges) for end, value in (("lo", lo), ("hi", hi))}
+    params = {f"{end}{i}": value for i, (_, lo, hi, _) in enumerate(ranges) for end, value in (("lo", lo), ("hi", hi))}
     for row in session.execute(_rollup_sums(model, key_name, time_name, len(ranges), inclusive), params):
         counts = Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[2:], strict=True)})
-        bucket = out[ranges[row[1]][0]]
+        index, _, _, sign = ranges[row[1]]
+        if sign < 0:
+            counts = counts.negated()
+        bucket = out[index]
         bucket[row[0]] = bucket[row[0]].add(counts) if row[0] in bucket else counts
 
 
@@ -179,17 +210,20 @@ def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *,
     if not spans:
         return out
     if segment is not None:
-        _count_items(session, dim, list(enumerate(spans)), out, segment=segment)
+        _count_items(session, dim, [(i, span, 1) for i, span in enumerate(spans)], out, segment=segment)
         return out
-    splits = [_split(s) for s in spans]
+    splits = [_split(s, subtract=True) for s in spans]
     day_model: Any = StageDay if dim == "stage" else ExperienceDay
     hour_model: Any = StageHour if dim == "stage" else ExperienceHour
     key_name = "stage_id" if dim == "stage" else "experience_id"
     _sum_rollup(session, day_model, key_name, "day",
-                [(i, sp.first, sp.last) for i, sp in enumerate(splits) if sp.first is not None], out, inclusive=True)
+                [(i, sp.first, sp.last, 1) for i, sp in enumerate(splits) if sp.first is not None], out,
+                inclusive=True)
     _sum_rollup(session, hour_model, key_name, "hour",
-                [(i, h.start, h.end) for i, sp in enumerate(splits) for h in sp.hours], out, inclusive=False)
-    reads = [(i, span) for i, sp in enumerate(splits) for span in sp.items]
+                [(i, h.start, h.end, sign) for i, sp in enumerate(splits)
+                 for hours, sign in ((sp.hours, 1), (sp.minus_hours, -1)) for h in hours], out, inclusive=False)
+    reads = [(i, span, sign) for i, sp in enumerate(splits)
+             for items, sign in ((sp.items, 1), (sp.minus_items, -1)) for span in items]
     if reads:
         _count_items(session, dim, reads, out)
     for bucket_counts in out:  # keys of rollup rows without voices (none are written; kept for safety)
