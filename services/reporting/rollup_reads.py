@@ -262,57 +262,76 @@ class TopPhrase:
     example_ids: tuple[str, ...] = ()
 
 
+@lru_cache(maxsize=64)
+def _phrase_totals(with_days: bool, plus: int, minus: int, *, ranked: bool) -> Executable:
+    """Counts (and negative counts) per (stage, phrase) over a split: the day rows from ``first`` to ``last`` (when
+    ``with_days``), plus the hour rows of ``plus`` ranges (``plo0``/``phi0``...), less those of ``minus`` ranges
+    (``mlo0``/``mhi0``...). ``ranked``: each stage's best ``limit`` phrases by count, then phrase; otherwise the
+    pairs in the expanding parameter ``pairs``."""
+    d, h = StageDayPhrase, StageHourPhrase
+    parts: list[Any] = []
+    if with_days:
+        parts.append(select(d.stage_id, d.phrase, d.count.label("n"), d.negative.label("neg"))
+                     .where(d.day >= bindparam("first"), d.day <= bindparam("last")))
+    for prefix, ranges, sign in (("p", plus, 1), ("m", minus, -1)):
+        parts += [select(h.stage_id, h.phrase, (h.count * sign).label("n"), (h.negative * sign).label("neg"))
+                  .where(h.hour >= bindparam(f"{prefix}lo{i}"), h.hour < bindparam(f"{prefix}hi{i}"))
+                  for i in range(ranges)]
+    combined: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows = combined.subquery()
+    grouped = select(rows.c.stage_id, rows.c.phrase, func.sum(rows.c.n).label("total"),
+                     func.sum(rows.c.neg).label("negative")).group_by(rows.c.stage_id, rows.c.phrase)
+    if not ranked:
+        return grouped.having(tuple_(rows.c.stage_id, rows.c.phrase).in_(bindparam("pairs", expanding=True)))
+    totals = grouped.subquery()
+    rank = func.row_number().over(partition_by=totals.c.stage_id,
+                                  order_by=(totals.c.total.desc(), totals.c.phrase)).label("rank")
+    numbered = select(totals, rank).subquery()
+    return select(numbered.c.stage_id, numbered.c.phrase, numbered.c.total, numbered.c.negative) \
+        .where(numbered.c.rank <= bindparam("limit"))
+
+
 def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, examples: bool = True
                          ) -> dict[str, list[TopPhrase]]:
     """Each stage's ``limit`` most said phrases over the period, with example voice ids (the most negative and
     the newest, from the phrase rollup; their text is then read by primary key).
 
-    Exact in any time zone, with few reads: the ``limit`` best phrases per stage over the whole UTC days (one
-    ranked query), the phrases of the edge hours (the hour rollup) and of what is left under an hour (the
-    voices). Only a phrase said at the edges can overtake the day ranking's ``limit`` (edges only add), so those
-    are the only other candidates; their day counts are read by key.
+    Exact in any time zone, with few reads: one ranked query sums the day rollup over the UTC days of the period
+    (an edge longer than half a day counts its whole day) and adds or takes away the hour rollup of the whole
+    hours at the edges (as ``counts_by_bucket``). Only in :30/:45 zones is something left under an hour at an
+    edge, read from the voices: a phrase said there can overtake the ranking, so its sums are read by key too, and
+    for each phrase those minutes take away from, the ranking reads one more phrase per stage (of ``limit`` +
+    k ranked phrases, at most k lose voices, so the ``limit`` best of them are exact).
     """
-    split = _split(period.span())
-    days: dict[tuple[str, str], list[int]] = {}
-    if split.first is not None and split.last is not None:
-        total = func.sum(StageDayPhrase.count).label("total")
-        grouped = (select(StageDayPhrase.stage_id, StageDayPhrase.phrase, total,
-                          func.sum(StageDayPhrase.negative).label("neg"))
-                   .where(StageDayPhrase.day >= split.first, StageDayPhrase.day <= split.last)
-                   .group_by(StageDayPhrase.stage_id, StageDayPhrase.phrase).subquery())
-        rank = func.row_number().over(partition_by=grouped.c.stage_id,
-                                      order_by=(grouped.c.total.desc(), grouped.c.phrase)).label("rank")
-        ranked = select(grouped, rank).subquery()
-        for stage, phrase, count, negative in session.execute(
-                select(ranked.c.stage_id, ranked.c.phrase, ranked.c.total, ranked.c.neg)
-                .where(ranked.c.rank <= limit)):
-            days[(stage, phrase)] = [int(count), int(negative)]
+    split = _split(period.span(), subtract=True)
     edges: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    parts = [select(StageHourPhrase.stage_id, StageHourPhrase.phrase, func.sum(StageHourPhrase.count),
-                    func.sum(StageHourPhrase.negative))
-             .where(StageHourPhrase.hour >= h.start, StageHourPhrase.hour < h.end)
-             .group_by(StageHourPhrase.stage_id, StageHourPhrase.phrase) for h in split.hours]
-    if parts:
-        for stage, phrase, count, negative in session.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
-            edges[(stage, phrase)][0] += int(count)
-            edges[(stage, phrase)][1] += int(negative)
+    taken_from: set[tuple[str, str]] = set()
     stmt = select(FeedbackItem.stage_id, FeedbackItem.key_phrases, FeedbackItem.sentiment_label)
-    for span in _ranges(split.items):
-        for stage, key_phrases, label in session.execute(stmt.where(FeedbackItem.occurred_at >= span.start,
-                                                                    FeedbackItem.occurred_at < span.end)):
-            for phrase in dict.fromkeys(p[:200] for p in key_phrases or []):
-                entry = edges[(stage or UNSTAGED, phrase)]
-                entry[0] += 1
-                entry[1] += label == "negative"
-    missing = [pair for pair in edges if pair not in days]
-    if missing and split.first is not None and split.last is not None:
+    for spans, sign in ((split.items, 1), (split.minus_items, -1)):
+        for span in _ranges(spans):
+            for stage, key_phrases, label in session.execute(stmt.where(FeedbackItem.occurred_at >= span.start,
+                                                                        FeedbackItem.occurred_at < span.end)):
+                for phrase in dict.fromkeys(p[:200] for p in key_phrases or []):
+                    pair = (stage or UNSTAGED, phrase)
+                    edges[pair][0] += sign
+                    edges[pair][1] += sign * (label == "negative")
+                    if sign < 0:
+                        taken_from.add(pair)
+    with_days = split.first is not None and split.last is not None
+    params: dict[str, Any] = {"first": split.first, "last": split.last}
+    for prefix, hours in (("p", split.hours), ("m", split.minus_hours)):
+        for i, h in enumerate(hours):
+            params[f"{prefix}lo{i}"], params[f"{prefix}hi{i}"] = h.start, h.end
+    shape = (with_days, len(split.hours), len(split.minus_hours))
+    days: dict[tuple[str, str], list[int]] = {}
+    if any(shape):
+        for stage, phrase, count, negative in session.execute(_phrase_totals(*shape, ranked=True),
+                                                              {**params, "limit": limit + len(taken_from)}):
+            days[(stage, phrase)] = [int(count), int(negative)]
+        missing = [pair for pair in edges if pair not in days]
         for chunk in (missing[i:i + 400] for i in range(0, len(missing), 400)):
-            for stage, phrase, count, negative in session.execute(
-                    select(StageDayPhrase.stage_id, StageDayPhrase.phrase, func.sum(StageDayPhrase.count),
-                           func.sum(StageDayPhrase.negative))
-                    .where(StageDayPhrase.day >= split.first, StageDayPhrase.day <= split.last,
-                           tuple_(StageDayPhrase.stage_id, StageDayPhrase.phrase).in_(chunk))
-                    .group_by(StageDayPhrase.stage_id, StageDayPhrase.phrase)):
+            for stage, phrase, count, negative in session.execute(_phrase_totals(*shape, ranked=False),
+                                                                  {**params, "pairs": chunk}):
                 days[(stage, phrase)] = [int(count), int(negative)]
     tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for source in (days, edges):
