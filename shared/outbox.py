@@ -9,9 +9,13 @@ id, which consumers drop.
 
 A broker can also lose messages it acknowledged (the bundled in-memory broker
 when it restarts; Kafka after an unclean leader election). The relay notices:
-the offsets a partition hands out go backwards. It then marks every row it
-published since it started (or since the last such loss) unpublished again,
-so that they are sent once more; consumers drop what they had already applied.
+the offsets a partition hands out go backwards, or, while it has nothing to
+publish, a partition's log now ends before the messages it had acknowledged
+(it asks the broker every ``audit_s`` seconds, so a loss that no later publish
+would reveal - the last batch before a quiet spell - is found too). It then
+marks every row it published since it started (or since the last such loss)
+unpublished again, so that they are sent once more; consumers drop what they
+had already applied.
 
 Each service declares its table with ``OutboxColumns`` on its own declarative
 base (a distinct table name, so that services can share one database).
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, func, select, update
@@ -71,6 +75,20 @@ class LogWatch:
         self.since: datetime | None = None
         """When the first batch still trusted to be on the broker was published."""
 
+    @property
+    def partitions(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs the relay has put acknowledged messages on since the last loss."""
+        return list(self._ends)
+
+    def audit(self, ends: Mapping[tuple[str, int], int]) -> datetime | None:
+        """Compare where the broker's logs end now with the messages it acknowledged; if it lost any, forget what
+        was recorded and return since when to resend."""
+        if not any(ends.get(key, 0) < end for key, end in self._ends.items()):
+            return None
+        since, self.since = self.since, None
+        self._ends.clear()
+        return since
+
     def lost(self, deliveries: Sequence[Delivery], at: datetime) -> datetime | None:
         """Record a batch published at ``at``; if the broker lost earlier ones, return since when to resend."""
         lost = any(d.offset < self._ends.get((d.topic, d.partition), 0) for d in deliveries)
@@ -99,6 +117,7 @@ class OutboxRelay:
         idle_s: float = 0.5,
         linger_s: float = 0.05,
         max_backoff_s: float = 10.0,
+        audit_s: float = 5.0,
     ) -> None:
         self._model = model
         self._sessions = sessions
@@ -111,6 +130,7 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._watch = LogWatch()
         self._backlog_due = Every(1.0)
+        self._audit_due = Every(audit_s)
 
     def notify(self) -> None:
         """Say that new rows were committed, so the relay does not wait for its idle tick."""
@@ -141,6 +161,23 @@ class OutboxRelay:
                           extra={"service": self._service, "since": since.isoformat(), "rows": resent})
         PIPELINE_ITEMS.labels(self._service, "published").inc(len(rows))
         return len(rows)
+
+    def audit(self) -> int:
+        """Ask the broker where the logs the relay wrote to end; if it lost acknowledged messages, mark the rows
+        published since then unpublished again. Returns how many rows will be sent again."""
+        partitions = self._watch.partitions
+        if not partitions:
+            return 0
+        since = self._watch.audit(self._producer.log_ends(partitions))
+        if since is None:
+            return 0
+        model = self._model
+        with transaction(self._sessions) as session:
+            resent = int(session.execute(update(model).where(model.published_at >= since)
+                                         .values(published_at=None)).rowcount)  # type: ignore[attr-defined]
+        log.error("the broker lost messages it had acknowledged (its log ends before them); publishing them again",
+                  extra={"service": self._service, "since": since.isoformat(), "rows": resent})
+        return resent
 
     def backlog(self) -> int:
         """How many messages wait to be published."""
@@ -178,6 +215,11 @@ class OutboxRelay:
                 continue
             if published < self._batch_size:
                 self._record_backlog()
+                if self._audit_due.due():
+                    try:
+                        self.audit()
+                    except Exception as exc:  # the broker or database is away: the next audit tries again
+                        log.debug("could not audit the broker's logs", extra={"error": repr(exc)})
                 if self._wake.wait(self._idle_s):
                     # Woken by a commit: linger a little so that one round publishes many commits' rows.
                     stop.wait(self._linger_s)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-from shared.bus.admin import ensure_topics
+from shared.bus.admin import broker_reachable, end_offsets, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class EventProducer:
         config.update(overrides)
         self._config = config
         self._producer: KafkaProducer | None = None
+        self._reader: KafkaConsumer | None = None
 
     def publish(self, messages: Sequence[OutgoingMessage], *, timeout_s: float = 30.0) -> None:
         """Send all messages and return once the broker acknowledged every one; raise on any failure."""
@@ -144,6 +145,29 @@ class EventProducer:
             deliveries.append(Delivery(meta.topic, meta.partition, meta.offset))
         return deliveries
 
+    def log_ends(self, partitions: Collection[tuple[str, int]], *, timeout_s: float = 2.0
+                 ) -> dict[tuple[str, int], int]:
+        """Where the broker's log of each (topic, partition) ends now: the offset its next message would get, or 0
+        for a partition the broker no longer has (a topic it lost and created again with fewer partitions). Raises
+        when the broker cannot say; the reader (a group-less consumer) is then made afresh on the next call."""
+        if self._reader is None:
+            self._reader = KafkaConsumer(
+                bootstrap_servers=self._config["bootstrap_servers"], client_id=f"{self._config['client_id']}-audit",
+                enable_auto_commit=False, allow_auto_create_topics=False, metrics_enabled=False,
+                request_timeout_ms=max(1000, int(timeout_s * 1000)) + 500)
+        reader = self._reader
+        try:
+            if not broker_reachable(self._bootstrap):  # the metadata call below would wait for it
+                raise ConnectionError(f"Kafka broker at {self._bootstrap} does not answer")
+            reader.topics()  # fresh metadata: the partitions the broker has now, not those it had
+            present = [TopicPartition(t, p) for t, p in partitions if p in reader.partitions_for_topic(t)]
+            ends = end_offsets(reader, present, timeout_s=timeout_s) if present else {}
+        except Exception:
+            self._reader = None
+            reader.close()
+            raise
+        return {(t, p): int(ends.get(TopicPartition(t, p)) or 0) for t, p in partitions}
+
     def _drop(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
@@ -153,7 +177,10 @@ class EventProducer:
                 log.warning("closing a failed Kafka producer raised; dropped it anyway")
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Flush what is pending and close the connection."""
+        """Flush what is pending and close the connections."""
         producer, self._producer = self._producer, None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         if producer is not None:
             producer.close(timeout=timeout_s)

@@ -1,0 +1,75 @@
+"""The outbox relay finds messages a broker acknowledged and then lost, and sends them again.
+
+``LogWatch`` on its own (offsets going backwards, a log that ends before what was acknowledged), then the relay
+against a real broker that loses its log: the bundled broker keeps it in memory, so a restart loses every
+message. With nothing left to publish, no later offset can reveal the loss: only the relay's audit of where the
+logs end finds it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.ingest.models import OutboxMessage
+from shared.bus import EmbeddedBroker, EventProducer, free_port
+from shared.bus.producer import Delivery, OutgoingMessage
+from shared.contracts import FEEDBACK_RAW
+from shared.db import transaction
+from shared.outbox import LogWatch, OutboxRelay, stage_messages
+from tests.kafka_reading import read_topic
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_offsets_going_backwards_mean_a_loss_since_the_first_trusted_batch() -> None:
+    watch = LogWatch()
+    assert watch.lost([Delivery("t", 0, 0), Delivery("t", 0, 1)], T0) is None
+    assert watch.lost([Delivery("t", 0, 2)], T0 + timedelta(seconds=1)) is None
+    assert watch.lost([Delivery("t", 0, 0)], T0 + timedelta(seconds=2)) == T0  # the log started again
+    assert watch.lost([Delivery("t", 0, 1)], T0 + timedelta(seconds=3)) is None
+
+
+def test_a_log_that_ends_before_the_acknowledged_messages_means_a_loss() -> None:
+    watch = LogWatch()
+    watch.lost([Delivery("t", 0, 4), Delivery("t", 1, 9)], T0)
+    assert watch.partitions == [("t", 0), ("t", 1)]
+    assert watch.audit({("t", 0): 5, ("t", 1): 12}) is None  # others wrote after us: nothing lost
+    assert watch.audit({("t", 0): 5, ("t", 1): 3}) == T0
+    assert watch.partitions == []  # forgotten: the next publish starts a new trusted span
+    assert watch.audit({}) is None
+
+
+def _pending(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(OutboxMessage)
+                                  .where(OutboxMessage.published_at.is_(None))) or 0)
+
+
+def test_the_relay_sends_again_what_a_restarted_broker_lost(ingest_sessions: sessionmaker[Session],
+                                                           tmp_path: Path) -> None:
+    port = free_port()
+    broker = EmbeddedBroker(port=port, log_file=tmp_path / "broker-1.log").start()
+    producer = EventProducer(broker.bootstrap, client_id="test-audit")
+    relay = OutboxRelay(model=OutboxMessage, sessions=ingest_sessions, producer=producer, service="test")
+    messages = [OutgoingMessage(FEEDBACK_RAW, f"c-{n % 3}", f'{{"n": {n}}}'.encode()) for n in range(12)]
+    with transaction(ingest_sessions) as session:
+        stage_messages(session, OutboxMessage, messages, [f"ev-{n}" for n in range(12)])
+    try:
+        assert relay.publish_pending() == 12
+        assert relay.audit() == 0  # the broker has them all
+        broker.stop()
+        broker = EmbeddedBroker(port=port, log_file=tmp_path / "broker-2.log").start()
+        assert read_topic(broker.bootstrap, FEEDBACK_RAW, expect=1, timeout_s=2) == []  # its log is empty
+        assert relay.audit() == 12
+        assert _pending(ingest_sessions) == 12
+        assert relay.publish_pending() == 12
+        values = {r.value for r in read_topic(broker.bootstrap, FEEDBACK_RAW, expect=12, timeout_s=20)}
+        assert values == {m.value for m in messages}
+        assert relay.audit() == 0
+    finally:
+        relay.close()
+        broker.stop()
