@@ -15,17 +15,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.cli.migrate import upgrade_schemas
-from services.journey.alerts.service import AlertPolicy
-from services.journey.settings import DEMO_JOURNEY_MAP
-from services.journey.story.service import StoryContext, apply_enriched
 from services.reporting.periods import Period, zone
 from services.reporting.rollup_reads import top_phrases_by_stage
-from shared.contracts import CloudEvent, FeedbackEnriched, JourneyMap
-from shared.db import create_db_engine, make_session_factory, transaction
-from shared.settings import ServiceSettings
+from shared.contracts import CloudEvent, FeedbackEnriched
 from tests.conftest import Database
 from tests.factories import enriched_event
+from tests.reporting.stores import story_store
 
 VOICES = [("alpha", datetime(2026, 3, 10, 9, tzinfo=UTC)), ("alpha", datetime(2026, 3, 10, 12, tzinfo=UTC)),
           ("alpha", datetime(2026, 3, 11, 8, tzinfo=UTC)), ("beta", datetime(2026, 3, 10, 10, tzinfo=UTC)),
@@ -40,16 +35,7 @@ def _voice(n: int, phrase: str, at: datetime) -> CloudEvent[FeedbackEnriched]:
 
 @pytest.fixture(scope="module")
 def store(module_database: Database) -> Iterator[sessionmaker[Session]]:
-    settings = ServiceSettings(data_dir=module_database.data_dir, database_url=module_database.url)
-    upgrade_schemas(settings, ["journey"])
-    engine = create_db_engine(settings.database_url_for("journey"))
-    sessions = make_session_factory(engine)
-    ctx = StoryContext(journey_map=JourneyMap.load(DEMO_JOURNEY_MAP), email_key=b"k", alerts=AlertPolicy(),
-                       publish=False)
-    with transaction(sessions) as s:
-        apply_enriched(session=s, events=[_voice(n, p, at) for n, (p, at) in enumerate(VOICES)], ctx=ctx)
-    yield sessions
-    engine.dispose()
+    yield from story_store(module_database, [_voice(n, p, at) for n, (p, at) in enumerate(VOICES)])
 
 
 def test_a_phrase_the_edge_takes_voices_from_gives_way(store: sessionmaker[Session]) -> None:

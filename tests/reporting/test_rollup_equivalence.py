@@ -18,19 +18,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.cli.migrate import upgrade_schemas
-from services.journey.alerts.service import AlertPolicy
 from services.journey.metrics import Counts
 from services.journey.models import UNSTAGED, FeedbackItem
-from services.journey.settings import DEMO_JOURNEY_MAP
-from services.journey.story.service import StoryContext, apply_enriched
 from services.reporting.periods import Period, Span, zone
 from services.reporting.rollup_reads import Dimension, counts_by_bucket, top_phrases_by_stage
-from shared.contracts import CloudEvent, FeedbackEnriched, JourneyMap, Scores, SentimentLabel
-from shared.db import create_db_engine, make_session_factory, transaction
-from shared.settings import ServiceSettings
+from shared.contracts import CloudEvent, FeedbackEnriched, Scores, SentimentLabel
 from tests.conftest import Database
 from tests.factories import enriched_event
+from tests.reporting.stores import story_store
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DAYS = 70  # over the spring daylight-saving changes of New York (8 March) and Paris (29 March)
@@ -61,19 +56,8 @@ def _voice(rng: random.Random, n: int) -> CloudEvent[FeedbackEnriched]:
 
 @pytest.fixture(scope="module")
 def store(module_database: Database) -> Iterator[sessionmaker[Session]]:
-    settings = ServiceSettings(data_dir=module_database.data_dir, database_url=module_database.url)
-    upgrade_schemas(settings, ["journey"])
-    engine = create_db_engine(settings.database_url_for("journey"))
-    sessions = make_session_factory(engine)
-    ctx = StoryContext(journey_map=JourneyMap.load(DEMO_JOURNEY_MAP), email_key=b"k", alerts=AlertPolicy(),
-                       publish=False)
     rng = random.Random(6)
-    voices = [_voice(rng, n) for n in range(900)]
-    for i in range(0, len(voices), 120):  # several batches: the rollups merge upserts
-        with transaction(sessions) as s:
-            apply_enriched(session=s, events=voices[i:i + 120], ctx=ctx)
-    yield sessions
-    engine.dispose()
+    yield from story_store(module_database, [_voice(rng, n) for n in range(900)])
 
 
 def _by_hand(session: Session, dim: Dimension, spans: list[Span]) -> list[dict[str, Counts]]:
