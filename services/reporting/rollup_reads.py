@@ -109,7 +109,7 @@ def _hours_and_rest(edges: Iterable[Span]) -> tuple[tuple[Span, ...], tuple[Span
 
 def _split(span: Span, *, subtract: bool = False) -> _Split:
     """How to read a bucket from the rollups. With ``subtract``, an edge longer than half a UTC day is read as
-    that whole day less the hours outside the bucket (counters can be subtracted; phrase rankings cannot)."""
+    that whole day less the hours outside the bucket (for sums: counters, and phrase counts ranked in SQL)."""
     start, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
     first_day = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
     end_day = end.date()  # the first UTC day not wholly inside, unless ``end`` is its midnight
