@@ -81,13 +81,16 @@ class LogWatch:
         return list(self._ends)
 
     def audit(self, ends: Mapping[tuple[str, int], int]) -> datetime | None:
-        """Compare where the broker's logs end now with the messages it acknowledged; if it lost any, forget what
-        was recorded and return since when to resend."""
+        """Compare where the broker's logs end now with the messages it acknowledged; if it lost any, return since
+        when to resend (what the watch recorded stays until ``forget``, so a resend that fails is tried again)."""
         if not any(ends.get(key, 0) < end for key, end in self._ends.items()):
             return None
-        since, self.since = self.since, None
+        return self.since
+
+    def forget(self) -> None:
+        """Start afresh once a loss was acted on: the next publish begins a new trusted span."""
+        self.since = None
         self._ends.clear()
-        return since
 
     def lost(self, deliveries: Sequence[Delivery], at: datetime) -> datetime | None:
         """Record a batch published at ``at``; if the broker lost earlier ones, return since when to resend."""
@@ -175,6 +178,7 @@ class OutboxRelay:
         with transaction(self._sessions) as session:
             resent = int(session.execute(update(model).where(model.published_at >= since)
                                          .values(published_at=None)).rowcount)  # type: ignore[attr-defined]
+        self._watch.forget()
         log.error("the broker lost messages it had acknowledged (its log ends before them); publishing them again",
                   extra={"service": self._service, "since": since.isoformat(), "rows": resent})
         return resent
