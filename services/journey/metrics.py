@@ -69,6 +69,10 @@ class Counts:
         """The sum of two sets of counters."""
         return Counts(*map(operator.add, self.__dict__.values(), other.__dict__.values()))
 
+    def times(self, n: int) -> Counts:
+        """The counters of ``n`` such voices (``n`` negative takes them away)."""
+        return Counts(*(value * n for value in self.__dict__.values()))
+
     def negated(self) -> Counts:
         """The counters with every sign turned (to take a span's rollup away from a larger one's)."""
         return Counts(*map(operator.neg, self.__dict__.values()))

@@ -291,6 +291,7 @@ class StageDayPhrase(RollupExamples, StoryBase):
     """How often a key phrase was said, per day and stage, with two voices that said it."""
 
     __tablename__ = "stage_day_phrases"
+    __table_args__ = (Index("ix_stage_day_phrases_pair_day", "stage_id", "phrase", "day"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)

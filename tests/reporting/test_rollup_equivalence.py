@@ -111,6 +111,27 @@ def test_top_phrases_equal_a_count_of_the_voices(store: sessionmaker[Session], t
             assert got == _phrases_by_hand(s, period.span(), limit), (tz, since, until)
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata"])
+def test_phrase_examples_are_the_most_negative_and_the_newest_voice(store: sessionmaker[Session], tz: str) -> None:
+    """Each top phrase's example ids: the lowest score (then smallest id) and the latest voice (then largest id)
+    among the voices that said it on the UTC days the period touches."""
+    with store() as s:
+        items = list(s.scalars(select(FeedbackItem)))
+        for since, until in PERIODS:
+            period = Period(since, until, zone(tz))
+            first = period.start().astimezone(UTC).date()
+            last = (period.end() - timedelta(microseconds=1)).astimezone(UTC).date()
+            chosen = top_phrases_by_stage(s, period, limit=3)
+            assert chosen, (since, until)
+            for stage, phrases in chosen.items():
+                for top in phrases:
+                    said = [i for i in items if (i.stage_id or UNSTAGED) == stage and top.phrase in i.key_phrases
+                            and first <= i.occurred_at.astimezone(UTC).date() <= last]
+                    worst = min(said, key=lambda i: (i.sentiment_score, i.feedback_id)).feedback_id
+                    newest = max(said, key=lambda i: (i.occurred_at, i.feedback_id)).feedback_id
+                    assert top.example_ids == tuple(dict.fromkeys((worst, newest))), (tz, since, until, stage)
+
+
 def test_the_hour_rollups_hold_every_voice_once(store: sessionmaker[Session]) -> None:
     first, last = START.date() - timedelta(days=1), (START + timedelta(days=DAYS + 1)).date()
     whole = Period(first, last)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -61,8 +62,21 @@ class Guard:
         self._lookup = lookup
         self._limit = parse(rate_limit)
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        self.in_process = storage_url.startswith("memory://")
+        """Whether ``check`` counts in this process (no network call): it may then run on the event loop."""
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
+
+    def known(self, presented: str | None) -> Principal | None:
+        """The caller behind a presented key when that is known without a database read (the bootstrap key, or a
+        key looked up less than ``CACHE_TTL_S`` ago); ``None`` when ``principal`` must read the database."""
+        if not presented:
+            return None
+        if self._bootstrap and hmac.compare_digest(presented.encode(), self._bootstrap.encode()):
+            return Principal("bootstrap", frozenset({"reports:read", "admin"}))
+        with self._lock:
+            cached = self._cache.get(key_hash(presented))
+        return cached[1] if cached is not None and cached[0] >= time.monotonic() and cached[1] else None
 
     def principal(self, presented: str | None) -> Principal:
         """The caller behind a presented key; raises Unauthorized."""
@@ -110,10 +124,18 @@ def db_lookup(sessions: Callable[[], object]) -> Callable[[str], Principal | Non
 def require(scope: str) -> Any:
     """A router dependency: the caller's key must carry ``scope``."""
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        # ``async``: a known key with in-process rate limits is checked on the event loop, without the thread hop
+        # of a plain dependency; a database read (a key not seen lately) or a Redis count goes to a thread.
         guard: Guard = request.app.state.runtime.guard
-        principal = guard.principal(presented_key(request) or request.cookies.get(COOKIE))
-        guard.check(principal, scope)
+        presented = presented_key(request) or request.cookies.get(COOKIE)
+        principal = guard.known(presented)
+        if principal is None:
+            principal = await run_in_threadpool(guard.principal, presented)
+        if guard.in_process:
+            guard.check(principal, scope)
+        else:
+            await run_in_threadpool(guard.check, principal, scope)
         return principal
 
     return Depends(dependency)
