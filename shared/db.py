@@ -18,8 +18,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import JSON, DateTime, Dialect, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -31,6 +33,17 @@ NAMING_CONVENTION = {
 }
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _sqlite_from_hint(_compiler: SQLCompiler, _table: Any, hint: str | None) -> str | None:
+    return hint
+
+
+# SQLAlchemy renders ``Select.with_hint(table, text, "sqlite")`` only for dialects whose compiler places hints after
+# a table name, and its SQLite compiler does not: the hint was silently dropped. SQLite's ``INDEXED BY`` goes exactly
+# there, so the project's SQLite statements get the same mechanism as MySQL's ``USE INDEX``.
+# (tests/shared/test_db.py checks the rendering and a plan it changes.)
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 
 def make_metadata() -> MetaData:

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select, text
 
 from services.cli.migrate import upgrade_schemas
 from services.journey.alerts.service import AlertPolicy
+from services.journey.models import FeedbackItem
 from services.journey.settings import DEMO_JOURNEY_MAP
 from services.journey.story.service import StoryContext, apply_enriched
 from services.reporting.app import create_app
-from services.reporting.feedback.search import SqliteTextIndex
+from services.reporting.feedback.search import SqliteTextIndex, parse
 from services.reporting.periods import Period, zone
 from services.reporting.settings import ReportingSettings
 from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched, FeedbackSource, JourneyMap, SentimentLabel
@@ -163,6 +165,28 @@ def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_b
     else:
         assert sorted(seen) == sorted(every)  # no bound: every match, each once
     assert ids(client, q="invoice total", sort="newest") == every  # newest first still lists every match
+
+
+def test_a_common_term_newest_first_walks_the_time_index_and_lists_the_same_pages(
+        client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Newest first, a term with at least ``COMMON`` matches is read by walking ``ix_feedback_items_occurred_id``
+    (SQLite), instead of fetching and sorting every match; the pages are the same either way."""
+    rare = ids(client, q="invoice total", sort="newest")
+    days = ("2026-05-05", "2026-05-10")
+    rare_pages = [ids(client, q="invoice total", sort="newest", limit=4, until=day) for day in days]
+    monkeypatch.setattr(SqliteTextIndex, "COMMON", 3)
+    assert ids(client, q="invoice total", sort="newest") == rare
+    assert [ids(client, q="invoice total", sort="newest", limit=4, until=day) for day in days] == rare_pages
+    if module_database.url is None:
+        engine = create_db_engine(module_database.url_for("journey"))
+        with make_session_factory(engine)() as s:
+            stmt = SqliteTextIndex().newest(s, select(FeedbackItem), parse("invoice total"), narrowed=False) \
+                .order_by(FeedbackItem.occurred_at.desc(), FeedbackItem.feedback_id.desc()).limit(5)
+            sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(row[3]) for row in s.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        engine.dispose()
+        assert "ix_feedback_items_occurred_id" in plan, plan
+        assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
 
 
 @pytest.mark.parametrize(

@@ -125,13 +125,16 @@ class SqliteTextIndex:
         return self.fts.c.feedback_search.op("MATCH")(bindparam("fts_query", self.expression(query)))
 
     def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
-        stmt = stmt.where(self.rowid.in_(select(self.fts.c.rowid).where(self._match(query))))
+        matches = select(self.fts.c.rowid).where(self._match(query))
         if narrowed:
-            return stmt
-        common = session.scalar(select(func.count()).select_from(
-            select(self.fts.c.rowid).where(self._match(query)).limit(self.COMMON).subquery()))
-        return stmt.with_hint(FeedbackItem, "INDEXED BY ix_feedback_items_occurred_id", "sqlite") \
-            if (common or 0) >= self.COMMON else stmt
+            return stmt.where(self.rowid.in_(matches))
+        common = session.scalar(select(func.count()).select_from(matches.limit(self.COMMON).subquery()))
+        # A common term: ``+rowid`` keeps SQLite from fetching every match by rowid and sorting them all (124 ms for
+        # 100,000 matches); it walks ``ix_feedback_items_occurred_id`` newest first instead, probing the match set,
+        # and stops at the page (21 ms). A rare term is cheaper fetched and sorted (walking the index for one
+        # match read the whole table).
+        rowid = literal_column("+feedback_items.rowid") if (common or 0) >= self.COMMON else self.rowid
+        return stmt.where(rowid.in_(matches))
 
     def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
                limit: int, *, narrowed: bool = True) -> Select[Any]:
