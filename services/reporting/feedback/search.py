@@ -129,10 +129,10 @@ class SqliteTextIndex:
         if narrowed:
             return stmt.where(self.rowid.in_(matches))
         common = session.scalar(select(func.count()).select_from(matches.limit(self.COMMON).subquery()))
-        # A common term: ``+rowid`` keeps SQLite from fetching every match by rowid and sorting them all (124 ms for
-        # 100,000 matches); it walks ``ix_feedback_items_occurred_id`` newest first instead, probing the match set,
-        # and stops at the page (21 ms). A rare term is cheaper fetched and sorted (walking the index for one
-        # match read the whole table).
+        # A common term: ``+rowid`` keeps SQLite from fetching every match by rowid and sorting them all; it walks
+        # ``ix_feedback_items_occurred_id`` newest first instead, probing the match set, and stops at the page
+        # (docs/reporting.md has the bench figures). A rare term is cheaper fetched and sorted (walking the index
+        # for one match reads the whole table).
         rowid = literal_column("+feedback_items.rowid") if (common or 0) >= self.COMMON else self.rowid
         return stmt.where(rowid.in_(matches))
 
