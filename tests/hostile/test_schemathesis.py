@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.python.asgi import shutdown_lifespans
+from schemathesis.python.asgi import get_client, shutdown_lifespans
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.hostile.conftest import AUTH
+from tests.polling import wait_for
 
 # schemathesis' own string-format strategies (e.g. "email") draw from `random`; hypothesis warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
@@ -37,8 +38,15 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
 
 def _schema(app: FastAPI) -> Iterator[BaseSchema]:
-    """The app's schema; schemathesis starts the app's lifespan once, and it is stopped after the module."""
+    """The app's schema, once the app is ready; schemathesis starts its lifespan once, stopped after the module.
+
+    Fuzzing starts when ``/readyz`` answers 200, as an orchestrator sends traffic only then: a consumer still
+    joining its group answers 503 (documented, and true), which the no-5xx check would otherwise count.
+    """
     try:
+        with get_client(app) as client:  # starts the lifespan, which stays up until shutdown_lifespans()
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout_s=60, interval_s=0.2,
+                     what="the app to be ready")
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         # Text holding U+0000 is refused by the body guard (400 invalid_text: PostgreSQL cannot store it, see
         # test_bodies.py); without this, most "valid" bodies would carry one and none would reach the endpoints.
