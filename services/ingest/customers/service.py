@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.ingest.feedback.schemas import ItemOutcome
 from services.ingest.ids import event_id as new_event_id
-from services.ingest.ids import random_hex
+from services.ingest.ids import time_ordered_hex
 from services.ingest.intake.repository import CustomerEventRepository
 from services.ingest.outbox.repository import OutboxRepository
 from shared.contracts import CONTRACT_BY_TOPIC, CUSTOMER_EVENTS, CloudEvent, CustomerEvent, utcnow
@@ -20,7 +20,7 @@ CUSTOMER_EVENT_TYPE = CONTRACT_BY_TOPIC[CUSTOMER_EVENTS].event_type
 
 def new_customer_event_id() -> str:
     """A fresh customer-event id."""
-    return f"ce_{random_hex()}"
+    return f"ce_{time_ordered_hex()}"
 
 
 def accept_customer_events(

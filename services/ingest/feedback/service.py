@@ -16,7 +16,7 @@ from services.ingest.bulk import RowWriter, stamp_for, utc_json
 from services.ingest.feedback.repository import RawFeedbackRepository
 from services.ingest.feedback.schemas import FeedbackCreate, ItemOutcome
 from services.ingest.ids import event_id as new_event_id
-from services.ingest.ids import random_hex
+from services.ingest.ids import time_ordered_hex
 from services.ingest.models import OutboxMessage, RawFeedback
 from shared.contracts import CONTRACT_BY_TOPIC, FEEDBACK_RAW, CloudEvent, FeedbackReceived, utcnow
 
@@ -37,7 +37,7 @@ _ENVELOPE_HEAD = (f'{{"specversion":"1.0","source":{json.dumps(SOURCE)},"type":{
 
 def new_feedback_id() -> str:
     """A fresh feedback id."""
-    return f"fb_{random_hex()}"
+    return f"fb_{time_ordered_hex()}"
 
 
 def content_key(item: FeedbackCreate) -> str:
