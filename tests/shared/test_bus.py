@@ -152,32 +152,35 @@ def test_embedded_broker_stops_and_frees_its_port() -> None:
     wait_for(lambda: not broker_reachable(broker.bootstrap), timeout_s=5, what="the port to close")
 
 
-class _Cluster:
-    """The two questions a partitioner asks kafka-python's cluster metadata."""
-
-    def __init__(self, partitions: int) -> None:
-        self._partitions = set(range(partitions))
-
-    def topics(self) -> set[str]:
-        return {"t"}
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return self._partitions
-
-    def available_partitions_for_topic(self, topic: str) -> set[int]:
-        return self._partitions
-
-
 @pytest.mark.parametrize("partitions", [1, 3, 7])
-def test_the_producer_partitions_keys_as_kafka_pythons_default(partitions: int) -> None:
-    from kafka.partitioner.default import DefaultPartitioner
+def test_the_producer_places_keys_as_kafka_clients_do(broker: EmbeddedBroker, partitions: int) -> None:
+    """murmur2 of the key, as the Java client and kafka-python's default partitioner: a customer's events stay on the
+    partition they always went to, whichever client published them before."""
+    from kafka.partitioner.default import murmur2
 
-    from shared.bus.producer import KeyHashPartitioner
+    name = f"t.keys.{partitions}"
+    ensure_topics(broker.bootstrap, [name], partitions=partitions)
+    keys = [f"id:C-{n}" for n in range(120)] + ["", "email:ana@exämple.com"]
+    producer = EventProducer(broker.bootstrap, client_id="test-keys")
+    try:
+        deliveries = producer.deliver([OutgoingMessage(name, key, _event(n)) for n, key in enumerate(keys)])
+    finally:
+        producer.close()
+    assert [d.partition for d in deliveries] == \
+        [(murmur2(key.encode()) & 0x7FFFFFFF) % partitions for key in keys]
+    by_partition: dict[int, list[int]] = {}
+    for d in deliveries:
+        by_partition.setdefault(d.partition, []).append(d.offset)
+    assert all(offsets == list(range(len(offsets))) for offsets in by_partition.values()), by_partition
 
-    cluster = _Cluster(partitions)
-    ours, theirs = KeyHashPartitioner(), DefaultPartitioner()
-    for key in [f"id:C-{n}".encode() for n in range(300)] + [b"", "email:ana@exämple.com".encode()]:
-        for _ in range(2):  # the second time from the remembered hash
-            assert ours.partition("t", None, key, None, None, cluster) == \
-                theirs.partition("t", None, key, None, None, cluster)
-    assert ours.partition("t", None, None, None, None, cluster) in range(partitions)
+
+def test_a_publish_the_broker_cannot_take_fails_within_its_timeout() -> None:
+    """No broker: the publish raises (a retriable KafkaError the relay and consumers retry), it does not hang."""
+    from kafka.errors import KafkaError
+
+    from shared.bus import free_port
+
+    producer = EventProducer(f"127.0.0.1:{free_port()}", client_id="test-absent", timeout_ms=1_000)
+    with pytest.raises(KafkaError, match=r"did not answer|not published"):
+        producer.deliver([OutgoingMessage("t.absent", "k", _event(1))], timeout_s=5)
+    producer.close(timeout_s=1)
