@@ -6,11 +6,12 @@ Every message on every ``lp.*`` topic is one JSON object in this shape. The
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.ids import event_id
 
 DataT = TypeVar("DataT", bound=BaseModel)
 
@@ -18,8 +19,8 @@ EVENT_TYPE_PREFIX = "io.listeningpath"
 
 
 def new_event_id() -> str:
-    """A fresh, globally unique event id."""
-    return str(uuid.uuid4())
+    """A fresh, globally unique event id: a version 7 UUID, ordered by time (see ``shared/ids.py``)."""
+    return event_id()
 
 
 def utcnow() -> datetime:

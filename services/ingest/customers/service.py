@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.ingest.feedback.schemas import ItemOutcome
-from services.ingest.ids import event_id as new_event_id
-from services.ingest.ids import time_ordered_hex
 from services.ingest.intake.repository import CustomerEventRepository
 from services.ingest.outbox.repository import OutboxRepository
 from shared.contracts import CONTRACT_BY_TOPIC, CUSTOMER_EVENTS, CloudEvent, CustomerEvent, utcnow
+from shared.ids import event_id as new_event_id
+from shared.ids import time_ordered_hex
 
 SOURCE = "/listening-path/ingest"
 CUSTOMER_EVENT_TYPE = CONTRACT_BY_TOPIC[CUSTOMER_EVENTS].event_type

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from services.ingest.bulk import RowWriter, stamp_for, utc_json
 from services.ingest.feedback.repository import RawFeedbackRepository
 from services.ingest.feedback.schemas import FeedbackCreate, ItemOutcome
-from services.ingest.ids import event_id as new_event_id
-from services.ingest.ids import time_ordered_hex
 from services.ingest.models import OutboxMessage, RawFeedback
 from shared.contracts import CONTRACT_BY_TOPIC, FEEDBACK_RAW, CloudEvent, FeedbackReceived, utcnow
+from shared.ids import event_id as new_event_id
+from shared.ids import time_ordered_hex
 
 SOURCE = "/listening-path/ingest"
 RAW_EVENT_TYPE = CONTRACT_BY_TOPIC[FEEDBACK_RAW].event_type

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from services.ingest.ids import event_id, time_ordered_hex
+from shared.ids import event_id, time_ordered_hex
 
 
 def test_event_ids_are_version_7_uuids_in_canonical_form() -> None:
