@@ -28,6 +28,11 @@ def _reseed() -> None:
 os.register_at_fork(after_in_child=_reseed)
 
 
+def random_hex(digits: int) -> str:
+    """``digits`` random hex digits (trace and span ids): ``secrets.token_hex`` costs a system call each."""
+    return f"{_random.getrandbits(digits * 4):0{digits}x}"
+
+
 def time_ordered_hex() -> str:
     """32 hex digits: 12 of the time in milliseconds, 20 random (80 bits)."""
     return f"{time.time_ns() // 1_000_000:012x}{_random.getrandbits(80):020x}"

@@ -7,8 +7,8 @@ it, nlp and journey copy it), and is bound to the log lines written for it (``lo
 from __future__ import annotations
 
 import re
-import secrets
 
+from shared.ids import random_hex
 from shared.observability.logs import trace_id_var
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -26,11 +26,11 @@ def parse_trace_id(traceparent: str | None) -> str | None:
 
 def new_trace_id() -> str:
     """A fresh random trace id (32 hex digits)."""
-    return secrets.token_hex(16)
+    return random_hex(32)
 
 
 def child_traceparent(traceparent: str | None) -> str:
     """A ``traceparent`` for our own span: the caller's trace when valid, else the trace bound to the current
     request (the HTTP middleware mints one), else a new trace."""
     trace_id = parse_trace_id(traceparent) or trace_id_var.get() or new_trace_id()
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    return f"00-{trace_id}-{random_hex(16)}-01"
