@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.db import create_db_engine
+from shared.db import SQLITE_MMAP_BYTES, create_db_engine
 
 ITEMS = Table("items", MetaData(), Column("id", Integer, primary_key=True), Column("at", String))
 
@@ -28,4 +30,12 @@ def test_sqlite_reads_through_the_named_index() -> None:
             "EXPLAIN QUERY PLAN " + str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))))
         assert "ix_items_at" in plan
         assert [r.id for r in conn.execute(stmt)] == [i for i in range(200) if i % 28 + 1 >= 20]
+    engine.dispose()
+
+
+def test_sqlite_connections_read_the_file_through_a_memory_map(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == SQLITE_MMAP_BYTES
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
