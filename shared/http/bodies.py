@@ -21,8 +21,11 @@ from shared.http.errors import error_body
 DEFAULT_MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused (provider payloads nest fewer than ten levels)."""
 
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'[]{}"')
 _OPEN = frozenset(b"[{")
+_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_SHALLOW_PASSES = 8
+"""Nesting levels ``json_depth_exceeds`` settles with bytes operations before it walks the brackets one by one."""
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|d[89a-f])", re.IGNORECASE)
 """``\\u0000`` or a UTF-16 surrogate escape: text PostgreSQL cannot store, or not text at all when unpaired."""
 
@@ -44,11 +47,28 @@ def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
     with bytes operations that run at C speed; only the brackets left are walked, so the check costs about
     what parsing the same body costs, and far less for hostile shapes (``bench/http_guard.py``). Text that is
     not JSON is left to the parser.
+
+    Most strings hold no bracket: with every character but quotes and brackets dropped, each of them is an
+    adjacent pair of quotes, and taking those pairs away leaves the structure's brackets only. Splitting the body
+    at every quote (a bytes object per string) is needed only when a quote is left over.
     """
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return False
-    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    skeleton = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in body else body
+    marks = unescaped.translate(None, _NOT_MARKS)
+    skeleton = marks.replace(b'""', b"")
+    if b'"' in skeleton:  # a string holds brackets
+        skeleton = b"".join(marks.split(b'"')[::2])
+    # Most bodies nest a few levels: each pass takes away the innermost pairs, one level of every branch, so
+    # brackets that vanish within ``passes`` passes were balanced and nested no deeper than that.
+    pairs = skeleton.translate(_PARENS)
+    for _ in range(min(_SHALLOW_PASSES, max_depth)):
+        inner = pairs.replace(b"()", b"")
+        if not inner:
+            return False
+        if len(inner) > 1024 and len(pairs) - len(inner) < len(pairs) // 4:
+            break  # few pairs a pass (deep nesting, as hostile bodies have) or none (unbalanced): walked below
+        pairs = inner
     depth = 0
     for byte in skeleton:
         depth += 1 if byte in _OPEN else -1
