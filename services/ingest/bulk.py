@@ -5,9 +5,12 @@ store and the outbox, so these inserts hand already-serialised values (JSON text
 backend's form, bytes) to the driver in one multi-row ``INSERT`` per table. Values are stored exactly as the
 mapped column types would store them, so the ORM reads them back unchanged.
 
-``insert_new`` is ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: rows whose unique key is already stored
-(by another replica, the importer, a poller, between our look and our write) are skipped by the database
-itself instead of failing the transaction, and the ids it returns say which rows went in.
+``insert_new`` is ``INSERT ... ON CONFLICT DO NOTHING``: rows whose unique key is already stored (by another
+replica, the importer, a poller, between our look and our write) are skipped by the database itself instead of
+failing the transaction. Which rows went in is told by the statement's row count and, only when some were
+skipped, by looking up the rows' own fresh ids. Not by ``RETURNING``: Python's sqlite3 module releases and
+takes back the GIL for every row a statement returns, and the writer holds SQLite's write lock meanwhile,
+so on a busy process each returned row could wait for the event loop's thread.
 """
 
 from __future__ import annotations
@@ -49,11 +52,13 @@ class RowWriter:
     """Inserts rows of one table, given as tuples in ``columns`` order, already in the backend's form."""
 
     def __init__(self, table: Table, columns: Sequence[str], *, json_columns: Sequence[str] = (),
-                 returning: str | None = None) -> None:
+                 fresh_key: str | None = None) -> None:
+        """``fresh_key``: a column whose every value the caller made new (an id), which ``insert_new`` reports."""
         self.table = table
         self.columns = tuple(columns)
         self._json = frozenset(json_columns)
-        self._returning = returning
+        self._fresh_key = fresh_key
+        self._key_index = self.columns.index(fresh_key) if fresh_key is not None else -1
         self._sql: dict[tuple[str, int, bool], str] = {}
 
     def _statement(self, connection: Connection, rows: int, skip_conflicts: bool) -> str:
@@ -68,8 +73,6 @@ class RowWriter:
             sql = f"INSERT INTO {self.table.name} ({', '.join(self.columns)}) VALUES {', '.join([one] * rows)}"  # noqa: S608
             if skip_conflicts:
                 sql += " ON CONFLICT DO NOTHING"
-                if self._returning:
-                    sql += f" RETURNING {self._returning}"
             self._sql[cache_key] = sql
         return sql
 
@@ -78,7 +81,9 @@ class RowWriter:
         self._run(session, rows, skip_conflicts=False)
 
     def insert_new(self, session: Session, rows: Sequence[tuple[Any, ...]]) -> set[Any]:
-        """Insert the rows whose unique keys are not stored yet; returns the ``returning`` column of those."""
+        """Insert the rows whose unique keys are not stored yet; returns the ``fresh_key`` values of those."""
+        if self._fresh_key is None:
+            raise TypeError("insert_new needs a RowWriter made with fresh_key")
         return self._run(session, rows, skip_conflicts=True)
 
     def _run(self, session: Session, rows: Sequence[tuple[Any, ...]], *, skip_conflicts: bool) -> set[Any]:
@@ -90,6 +95,19 @@ class RowWriter:
             chunk = rows[start:start + ROWS_PER_STATEMENT]
             params = tuple(value for row in chunk for value in row)
             result = connection.exec_driver_sql(self._statement(connection, len(chunk), skip_conflicts), params)
-            if skip_conflicts and self._returning:
-                inserted.update(r[0] for r in result)
+            if skip_conflicts:
+                keys = [row[self._key_index] for row in chunk]
+                if result.rowcount == len(chunk):
+                    inserted.update(keys)  # all went in: the common case, settled without reading anything back
+                else:
+                    inserted.update(self._stored(connection, keys))
         return inserted
+
+    def _stored(self, connection: Connection, keys: list[Any]) -> list[Any]:
+        """Which of these fresh keys are stored: made new by the caller, any of them there went in just now."""
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        column = self._fresh_key
+        # Table and column names come from the mapped models, never from input.
+        sql = (f"SELECT {column} FROM {self.table.name} "  # noqa: S608
+               f"WHERE {column} IN ({', '.join([mark] * len(keys))})")
+        return [row[0] for row in connection.exec_driver_sql(sql, tuple(keys))]

@@ -25,7 +25,7 @@ RAW_EVENT_TYPE = CONTRACT_BY_TOPIC[FEEDBACK_RAW].event_type
 RAW_EVENT = CloudEvent[FeedbackReceived]
 RAW_ROWS = RowWriter(cast(Table, RawFeedback.__table__), (
     "id", "provider", "external_id", "kind", "source", "event_id", "normalised", "original", "occurred_at",
-    "received_at"), json_columns=("normalised", "original"), returning="id")
+    "received_at"), json_columns=("normalised", "original"), fresh_key="id")
 OUTBOX_ROWS = RowWriter(cast(Table, OutboxMessage.__table__),
                         ("topic", "key", "event_id", "value", "created_at", "attempts"))
 _SERIALIZER = FeedbackCreate.__pydantic_serializer__
