@@ -44,7 +44,7 @@ def test_insert_new_skips_stored_keys_and_reports_only_the_rows_that_went_in(ses
     expected = {row[0] for n, row in enumerate(later) if n % 2 or n >= 600}
     assert inserted == expected
     with sessions() as session:
-        stored = {e: i for e, i in session.execute(select(RawFeedback.external_id, RawFeedback.id))}
+        stored = dict(session.execute(select(RawFeedback.external_id, RawFeedback.id)).all())
     assert len(stored) == 700
     assert stored["ext-4"] == "fb_first_4"  # the first writer's row stays
     assert stored["ext-5"] == "fb_second_5"
