@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from shared.bus.producer import Delivery, EventProducer, OutgoingMessage
@@ -94,15 +95,24 @@ class LogWatch:
 
     def lost(self, deliveries: Sequence[Delivery], at: datetime) -> datetime | None:
         """Record a batch published at ``at``; if the broker lost earlier ones, return since when to resend."""
-        lost = any(d.offset < self._ends.get((d.topic, d.partition), 0) for d in deliveries)
+        # Per partition, the lowest offset it handed out in this batch and where its log ends after it.
+        first: dict[tuple[str, int], int] = {}
+        last: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in deliveries:
+            key = (topic, partition)
+            if key not in first or offset < first[key]:
+                first[key] = offset
+            if offset >= last.get(key, -1):
+                last[key] = offset
+        ends = self._ends
+        lost = any(offset < ends.get(key, 0) for key, offset in first.items())
         since = self.since
         if lost:
-            self._ends.clear()
+            ends.clear()
         if lost or self.since is None:
             self.since = at
-        for d in deliveries:
-            key = (d.topic, d.partition)
-            self._ends[key] = max(self._ends.get(key, 0), d.offset + 1)
+        for key, offset in last.items():
+            ends[key] = max(ends.get(key, 0), offset + 1)
         return since if lost else None
 
 
@@ -143,19 +153,18 @@ class OutboxRelay:
         """Publish one batch of pending rows; returns how many were published."""
         model = self._model
         with transaction(self._sessions) as session:
-            # Plain rows, not ORM objects: the relay only reads them.
-            stmt = (select(model.id, model.topic, model.key, model.event_id, model.value)
-                    .where(model.published_at.is_(None)).order_by(model.id).limit(self._batch_size))
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.execute(stmt).all()
+            connection = session.connection()
+            # Plain driver rows, not ORM objects or SQLAlchemy rows: the relay only reads them, and it reads them
+            # for every message that passes through the service.
+            rows = connection.exec_driver_sql(self._pending_sql(connection), (self._batch_size,)).fetchall()
             if not rows:
                 return 0
             deliveries = self._producer.deliver(
-                [OutgoingMessage(r.topic, r.key, r.value, headers=(("ce_id", r.event_id.encode()),)) for r in rows]
+                [OutgoingMessage(topic, key, value, (("ce_id", event_id.encode()),))
+                 for _, topic, key, event_id, value in rows]
             )
             now = utcnow()
-            session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(published_at=now))
+            session.execute(update(model).where(model.id.in_([r[0] for r in rows])).values(published_at=now))
             since = self._watch.lost(deliveries, now)
             if since is not None:
                 resent = session.execute(update(model).where(model.published_at >= since, model.published_at < now)
@@ -164,6 +173,17 @@ class OutboxRelay:
                           extra={"service": self._service, "since": since.isoformat(), "rows": resent})
         PIPELINE_ITEMS.labels(self._service, "published").inc(len(rows))
         return len(rows)
+
+    def _pending_sql(self, connection: Connection) -> str:
+        """The oldest unpublished rows (``id, topic, key, event_id, value``), up to a bound limit; on PostgreSQL,
+        locked against other relays (rows another relay holds are skipped, not waited for)."""
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        # The table's name comes from the mapped model, never from input.
+        sql = (f"SELECT id, topic, key, event_id, value FROM {self._model.__tablename__} "  # type: ignore[attr-defined] # noqa: S608
+               f"WHERE published_at IS NULL ORDER BY id LIMIT {mark}")
+        if connection.dialect.name == "postgresql":
+            sql += " FOR UPDATE SKIP LOCKED"
+        return sql
 
     def audit(self) -> int:
         """Ask the broker where the logs the relay wrote to end; if it lost acknowledged messages, mark the rows

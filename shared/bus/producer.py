@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
@@ -36,8 +35,7 @@ class _ClientLog:
         librdkafka_log.log(min(level, logging.WARNING), msg, *args)
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Where the broker put one acknowledged message."""
 
     topic: str
@@ -45,9 +43,12 @@ class Delivery:
     offset: int
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One message ready for the wire: topic, key and the serialised event."""
+class OutgoingMessage(NamedTuple):
+    """One message ready for the wire: topic, key and the serialised event.
+
+    A named tuple (like ``Delivery``), not a frozen dataclass: a relay makes one per message, and a frozen
+    dataclass takes about twice as long to make.
+    """
 
     topic: str
     key: str | None
