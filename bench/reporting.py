@@ -165,8 +165,12 @@ class _Examples:
                 "newest_at": self.newest[0]}
 
 
-def seed(url: str, items: int, rng: random.Random) -> None:
-    """Items, rollups (with examples), customers, CRM events and state changes into a migrated, empty store."""
+def seed(url: str, items: int, rng: random.Random, *, arrival: str = "random") -> None:
+    """Items, rollups (with examples), customers, CRM events and state changes into a migrated, empty store.
+
+    ``arrival``: ``random``, items stored in random time order (old exports imported in any order: the rowids of
+    a period are spread over the table); ``time``, the same items stored oldest first, as a store fed live
+    gets them (a period's rowids lie together)."""
     engine = create_db_engine(url)
     customers = max(1, items // ITEMS_PER_CUSTOMER)
     days: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
@@ -176,6 +180,7 @@ def seed(url: str, items: int, rng: random.Random) -> None:
     hours: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     hour_phrases: dict[tuple[datetime, str, str], list[int]] = defaultdict(lambda: [0, 0])
     batch: list[dict[str, object]] = []
+    in_time_order: list[dict[str, object]] = []
     with engine.begin() as conn:
         for n in range(items):
             when = START + timedelta(seconds=rng.randrange(DAYS * 86400), microseconds=rng.randrange(1_000_000))
@@ -187,7 +192,7 @@ def seed(url: str, items: int, rng: random.Random) -> None:
             row = stored_row(fid, text=f"voice {n} about {ph[0]}", stage=stage, label=label, score=score, nps=None,
                              phrases=ph, when=when)
             row["customer_id"] = f"cu_{rng.randrange(customers)}"
-            batch.append(row)
+            (in_time_order if arrival == "time" else batch).append(row)
             key = (when.date(), stage)
             d = days[key]
             d[0] += 1
@@ -208,8 +213,10 @@ def seed(url: str, items: int, rng: random.Random) -> None:
             if len(batch) >= 5000:
                 conn.execute(insert(FeedbackItem), batch)
                 batch.clear()
-        if batch:
-            conn.execute(insert(FeedbackItem), batch)
+        in_time_order.sort(key=lambda r: r["occurred_at"])  # type: ignore[arg-type,return-value]
+        batch += in_time_order
+        for i in range(0, len(batch), 5000):
+            conn.execute(insert(FeedbackItem), batch[i:i + 5000])
         conn.execute(insert(StageDay), [
             {"day": day, "stage_id": stage, "volume": vol, "negative": neg, "neutral": neu, "positive": pos,
              "sentiment_points": pts, **day_examples[(day, stage)].columns()}
@@ -283,7 +290,7 @@ def store(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str, str]]]
             raise SystemExit(f"the store holds {have:,} items, not {args.items:,}: use another --data-dir or database")
         else:
             started = time.perf_counter()
-            seed(url, args.items, random.Random(args.items))
+            seed(url, args.items, random.Random(args.items), arrival=args.arrival)
             if url.startswith("postgresql"):  # what autovacuum would do soon after a load this size
                 analyze = create_db_engine(url, isolation_level="AUTOCOMMIT")
                 with analyze.connect() as conn:
@@ -329,6 +336,9 @@ def main() -> None:
     parser.add_argument("--cache", default="off,on", help="report cache modes to run: off, on, or both")
     parser.add_argument("--baseline-cache", default="off", help="report cache modes for --baseline-code")
     parser.add_argument("--seed-only", action="store_true", help="fill the store and stop")
+    parser.add_argument("--arrival", choices=("random", "time"), default="random",
+                        help="order a new store's items are stored in: random times (the default: old exports "
+                             "imported in any order), or oldest first (a store fed live); a reused store keeps its own")
     parser.add_argument("--only", default="", help="comma-separated endpoint name prefixes to measure (and healthz)")
     args = parser.parse_args()
     with store(args) as (_url, data_dir, env):

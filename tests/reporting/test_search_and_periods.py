@@ -291,3 +291,41 @@ def test_the_time_zone_is_documented_with_examples(client: TestClient) -> None:
     assert "IANA" in tz["description"]
     assert tz["schema"]["default"] == "UTC"
     assert "Europe/Paris" in {e["value"] for e in tz["examples"].values()}
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest"])
+def test_a_stage_within_a_period_reads_the_index_only_between_its_first_and_last_rows(
+        client: TestClient, module_database: Database, sort: str) -> None:
+    """SQLite: the matches are read from FTS5 within the rowid range of the rows the stage and period keep (in a
+    store fed live, a period's rows lie together); the answer is every match those filters keep, as without."""
+    period = {"since": "2026-05-04", "until": "2026-05-09"}
+    found = ids(client, q="invoice", stage="renew", sort=sort, **period)
+    in_period = set(ids(client, q="invoice", sort=sort, **period))
+    assert set(found) == in_period - {"fb_s_onb"} == {"fb_s_best", "fb_s_stem", "fb_s_far"}
+    if module_database.url is None:
+        flt = [FeedbackItem.stage_id == "renew", FeedbackItem.occurred_at >= utc(2026, 5, 4),
+               FeedbackItem.occurred_at < utc(2026, 5, 10)]
+        index = SqliteTextIndex()
+        engine = create_db_engine(module_database.url_for("journey"))
+        with make_session_factory(engine)() as s:
+            stmt = (index.ranked(s, flt, parse("invoice"), None, 10, narrowed=True) if sort == "relevance" else
+                    index.newest(s, select(FeedbackItem).where(*flt), parse("invoice"), narrowed=True,
+                                 few=True))
+            sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = [str(row[3]) for row in s.execute(text("EXPLAIN QUERY PLAN " + sql))]
+        engine.dispose()
+        (fts,) = [step for step in plan if "feedback_search VIRTUAL TABLE" in step]
+        constraints = fts.split(":", 1)[1]  # FTS5's index string: M for MATCH, > and < for a rowid range
+        assert set("M><") <= set(constraints), plan
+
+
+def test_a_stage_within_a_period_spread_over_the_table_or_empty_reads_the_whole_index(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the kept rows span more than ``NARROW`` of the table, seeking would only cost more: the search reads
+    every match, with the same answer; when no row is kept, nothing matches."""
+    period = {"since": "2026-05-04", "until": "2026-05-09"}
+    ranged = {sort: ids(client, q="invoice", stage="renew", sort=sort, **period) for sort in ("relevance", "newest")}
+    monkeypatch.setattr(SqliteTextIndex, "NARROW", 0.0)
+    for sort, found in ranged.items():
+        assert ids(client, q="invoice", stage="renew", sort=sort, **period) == found
+        assert ids(client, q="invoice", stage="renew", sort=sort, since="2026-01-01", until="2026-01-31") == []

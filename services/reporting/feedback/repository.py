@@ -82,7 +82,8 @@ class FeedbackReadRepository:
         stmt: Any = select(FeedbackItem).where(*where)
         if flt.search is not None:
             narrowed = flt.stage is not None or bool(flt.customer_ids)
-            stmt = text_index(self.session).newest(self.session, stmt, flt.search, narrowed=narrowed)
+            stmt = text_index(self.session).newest(self.session, stmt, flt.search, narrowed=narrowed,
+                                                   few=bool(flt.customer_ids) or _stage_in_period(flt))
         stmt = stmt.order_by(FeedbackItem.occurred_at.desc(), FeedbackItem.feedback_id.desc()).limit(limit)
         return self.session.scalars(stmt).all()
 
@@ -92,8 +93,9 @@ class FeedbackReadRepository:
             raise ValueError("a relevance page needs a search")
         # A customer, or a stage within a period, is a small set of rows to intersect with the matches; wider
         # filters are cheaper checked match by match (measured on a million items, docs/reporting.md).
-        narrowed = bool(flt.customer_ids) or (flt.stage is not None and flt.start is not None and flt.end is not None)
-        stmt = text_index(self.session).ranked(self._filters(flt), flt.search, after, limit, narrowed=narrowed)
+        narrowed = bool(flt.customer_ids) or _stage_in_period(flt)
+        stmt = text_index(self.session).ranked(self.session, self._filters(flt), flt.search, after, limit,
+                                                narrowed=narrowed)
         return [Hit(item, float(rank), str(key)) for item, rank, key in self.session.execute(stmt)]
 
     def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:
@@ -105,3 +107,8 @@ class FeedbackReadRepository:
             if len(rows) < chunk:
                 return
             after = Position(rows[-1].occurred_at, rows[-1].feedback_id)
+
+
+def _stage_in_period(flt: FeedbackFilter) -> bool:
+    """A stage within a bounded period: a few of the stored rows, found through ``ix_feedback_items_stage_occurred``."""
+    return flt.stage is not None and flt.start is not None and flt.end is not None

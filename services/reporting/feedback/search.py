@@ -88,12 +88,14 @@ class RankAfter:
 class TextIndex(Protocol):
     """A full-text index over ``feedback_items.text``."""
 
-    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
+    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool,
+               few: bool = False) -> Select[Any]:
         """``stmt`` (a newest-first select from ``feedback_items``) narrowed to matches. ``narrowed``: other
-        filters already bound the rows through an index (stage or customer)."""
+        filters already bound the rows through an index (stage or customer); ``few``: and to a bounded number
+        (a customer, or a stage within a period)."""
 
-    def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
-               limit: int, *, narrowed: bool = True) -> Select[Any]:
+    def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
+               after: RankAfter | None, limit: int, *, narrowed: bool = True) -> Select[Any]:
         """Up to ``limit`` matches passing ``where``, most relevant first, after ``after``: rows of
         (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: as for
         ``newest``."""
@@ -112,6 +114,9 @@ class SqliteTextIndex:
     fts = table("feedback_search", column("rowid"), column("rank"), column("feedback_search"))
     rowid: ColumnElement[Any] = literal_column("feedback_items.rowid")
     COMMON = 5000
+    NARROW = 0.5
+    """A search reads the index only between the first and last rowid its filters keep when those span at most
+    this share of the table (see ``_within``)."""
     RANKED = 5000
     """Relevance orders at most this many matches (passing the filters): the ones stored last."""
 
@@ -124,10 +129,29 @@ class SqliteTextIndex:
     def _match(self, query: SearchQuery) -> ColumnElement[bool]:
         return self.fts.c.feedback_search.op("MATCH")(bindparam("fts_query", self.expression(query)))
 
-    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
+    def _within(self, session: Session, hits: Select[Any], rows: Select[Any]) -> Select[Any]:
+        """``hits`` (a select from the index) kept to the rowids between the first and the last of ``rows``, when
+        those lie in at most ``NARROW`` of the table. ``rows`` must be few (a customer's, a stage's in a period):
+        finding their first and last reads all of them.
+
+        FTS5 then seeks its lists of matches to that rowid range instead of reading them whole. Rowids follow
+        arrival, so in a store fed as feedback comes the rows of a period (and of a stage within it) lie close
+        together, and a common word costs what its matches in that range cost. Where they are spread over the
+        table (old exports imported in any order) the seeking would only cost more, and the range is left out.
+        """
+        first, last = session.execute(rows.with_only_columns(func.min(self.rowid), func.max(self.rowid))).one()
+        if first is None:
+            first, last = 1, 0  # no row passes the filters: nothing can match
+        elif last - first > self.NARROW * (session.scalar(select(func.max(self.rowid)).select_from(FeedbackItem))
+                                           or 0):
+            return hits
+        return hits.where(self.fts.c.rowid.between(bindparam("first_rowid", first), bindparam("last_rowid", last)))
+
+    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool,
+               few: bool = False) -> Select[Any]:
         matches = select(self.fts.c.rowid).where(self._match(query))
         if narrowed:
-            return stmt.where(self.rowid.in_(matches))
+            return stmt.where(self.rowid.in_(self._within(session, matches, stmt) if few else matches))
         common = session.scalar(select(func.count()).select_from(matches.limit(self.COMMON).subquery()))
         # A common term: ``+rowid`` keeps SQLite from fetching every match by rowid and sorting them all; it walks
         # ``ix_feedback_items_occurred_id`` newest first instead, probing the match set, and stops at the page
@@ -136,12 +160,13 @@ class SqliteTextIndex:
         rowid = literal_column("+feedback_items.rowid") if (common or 0) >= self.COMMON else self.rowid
         return stmt.where(rowid.in_(matches))
 
-    def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
-               limit: int, *, narrowed: bool = True) -> Select[Any]:
+    def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
+               after: RankAfter | None, limit: int, *, narrowed: bool = True) -> Select[Any]:
         fts = self.fts
         hits = select(fts.c.rowid.label("hit"), fts.c.rank.label("rank")).where(self._match(query))
         if where and narrowed:
-            hits = hits.where(literal_column("+feedback_search.rowid").in_(select(self.rowid).where(*where)))
+            rows = select(self.rowid).where(*where)
+            hits = self._within(session, hits, rows).where(literal_column("+feedback_search.rowid").in_(rows))
         elif where:  # wide filters (a period, a source): check each match by primary key, newest stored first
             hits = hits.where(exists(select(literal(1)).select_from(FeedbackItem)
                                      .where(self.rowid == fts.c.rowid, *where)))
@@ -181,11 +206,12 @@ class PostgresTextIndex:
         parts += [not_(self.vector.op("@@")(self.tsquery(p))) for p in query.excluded]
         return and_(*parts)
 
-    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool) -> Select[Any]:
+    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool,
+               few: bool = False) -> Select[Any]:
         return stmt.where(self.condition(query))
 
-    def ranked(self, where: Sequence[ColumnElement[bool]], query: SearchQuery, after: RankAfter | None,
-               limit: int, *, narrowed: bool = True) -> Select[Any]:
+    def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
+               after: RankAfter | None, limit: int, *, narrowed: bool = True) -> Select[Any]:
         # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
         rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
         stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(self.condition(query), *where)
