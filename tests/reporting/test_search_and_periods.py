@@ -16,7 +16,8 @@ from services.journey.models import FeedbackItem
 from services.journey.settings import DEMO_JOURNEY_MAP
 from services.journey.story.service import StoryContext, apply_enriched
 from services.reporting.app import create_app
-from services.reporting.feedback.search import SqliteTextIndex, parse
+from services.reporting.cache import ReportCache
+from services.reporting.feedback.search import PostgresTextIndex, SqliteTextIndex, parse
 from services.reporting.periods import Period, zone
 from services.reporting.settings import ReportingSettings
 from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched, FeedbackSource, JourneyMap, SentimentLabel
@@ -146,9 +147,30 @@ def test_search_pages_cover_every_match_once(client: TestClient, sort: str) -> N
 
 def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_bound(
         client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bound is SQLite's (FTS5 computes BM25 per row handed out); PostgreSQL ranks every match."""
+    """SQLite ranks the matches stored last; PostgreSQL, for a word its statistics call common, the matches among
+    the items received last (the highest feedback ids), when those hold enough of them."""
     every = ids(client, q="invoice total", sort="newest")
+    assert len(every) == 15
     monkeypatch.setattr(SqliteTextIndex, "RANKED", 5)
+    if module_database.url is None:
+        # The five matches stored last (the last batch's page-test voices 7 to 11).
+        expected = [f"fb_s_page_{i:02d}" for i in range(7, 12)]
+    else:
+        engine = create_db_engine(module_database.url_for("journey"))
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE feedback_items"))  # the statistics the estimate reads
+            newest_ids = text("SELECT feedback_id FROM feedback_items ORDER BY feedback_id DESC")
+            received = list(connection.scalars(newest_ids))
+        engine.dispose()
+        # The smallest window of items received last that holds five matches.
+        window = next(n for n in range(1, len(received)) if sum(i >= received[n] for i in every) >= 5)
+        expected = sorted(i for i in every if i >= received[window])
+        assert 5 <= len(expected) < len(every)
+        monkeypatch.setattr(PostgresTextIndex, "WINDOW", window)
+        monkeypatch.setattr(PostgresTextIndex, "RANKED", 5)
+        monkeypatch.setattr(PostgresTextIndex, "COMMON", 5)
+        monkeypatch.setattr(PostgresTextIndex, "_boundaries", ReportCache(0))
+        monkeypatch.setattr(PostgresTextIndex, "_estimates", ReportCache(0))
     seen: list[str] = []
     cursor = None
     while True:
@@ -158,13 +180,13 @@ def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_b
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(every) == 15
-    if module_database.url is None:
-        # The five matches stored last (the last batch's page-test voices 7 to 11), by relevance, each once.
-        assert sorted(seen) == [f"fb_s_page_{i:02d}" for i in range(7, 12)]
-    else:
-        assert sorted(seen) == sorted(every)  # no bound: every match, each once
+    assert len(seen) == len(set(seen))  # by relevance, each once
+    assert sorted(seen) == expected
     assert ids(client, q="invoice total", sort="newest") == every  # newest first still lists every match
+    if module_database.url is not None:
+        # A word the statistics put under COMMON is ranked whole: the window is not looked at.
+        monkeypatch.setattr(PostgresTextIndex, "COMMON", 10**9)
+        assert sorted(ids(client, q="invoice total")) == sorted(every)
 
 
 def test_a_common_term_newest_first_walks_the_time_index_and_lists_the_same_pages(
