@@ -145,11 +145,16 @@ def test_search_pages_cover_every_match_once(client: TestClient, sort: str) -> N
         assert seen[0] == "fb_s_page_11"
 
 
+MAY = {"since": "2026-05-01", "until": "2026-05-10", "tz": "UTC"}
+"""A period holding every "invoice total" voice, ending before other voices of the store."""
+
+
+@pytest.mark.parametrize("period", [{}, MAY], ids=["all-time", "period"])
 def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_bound(
-        client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch, period: dict[str, str]) -> None:
     """SQLite ranks the matches stored last; PostgreSQL, for a word its statistics call common, the matches among
-    the items received last (the highest feedback ids), when those hold enough of them."""
-    every = ids(client, q="invoice total", sort="newest")
+    the newest voices (of the period, if any), when those hold enough of them."""
+    every = ids(client, q="invoice total", sort="newest", **period)
     assert len(every) == 15
     monkeypatch.setattr(SqliteTextIndex, "RANKED", 5)
     if module_database.url is None:
@@ -159,12 +164,18 @@ def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_b
         engine = create_db_engine(module_database.url_for("journey"))
         with engine.begin() as connection:
             connection.execute(text("ANALYZE feedback_items"))  # the statistics the estimate reads
-            newest_ids = text("SELECT feedback_id FROM feedback_items ORDER BY feedback_id DESC")
-            received = list(connection.scalars(newest_ids))
+            times = list(connection.scalars(text("SELECT occurred_at FROM feedback_items ORDER BY occurred_at DESC")))
+            found = (select(FeedbackItem.feedback_id, FeedbackItem.occurred_at)
+                     .where(FeedbackItem.feedback_id.in_(every)))
+            matched: dict[str, datetime] = {i: at for i, at in connection.execute(found)}  # noqa: C416 - rows, not pairs
         engine.dispose()
-        # The smallest window of items received last that holds five matches.
-        window = next(n for n in range(1, len(received)) if sum(i >= received[n] for i in every) >= 5)
-        expected = sorted(i for i in every if i >= received[window])
+        if period:  # the window is counted back from the period's end, not from the newest voice of all
+            period_end = utc(2026, 5, 11)
+            assert times[0] >= period_end
+            times = [at for at in times if at < period_end]
+        # The smallest window of newest voices that holds five matches.
+        window = next(n for n in range(1, len(times)) if sum(at >= times[n] for at in matched.values()) >= 5)
+        expected = sorted(i for i, at in matched.items() if at >= times[window])
         assert 5 <= len(expected) < len(every)
         monkeypatch.setattr(PostgresTextIndex, "WINDOW", window)
         monkeypatch.setattr(PostgresTextIndex, "RANKED", 5)
@@ -174,7 +185,7 @@ def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_b
     seen: list[str] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"q": "invoice total", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {"q": "invoice total", "limit": 2, **period, **({"cursor": cursor} if cursor else {})}
         page = client.get("/v1/feedback", params=params, headers=AUTH).json()
         seen += [i["id"] for i in page["items"]]
         cursor = page["next_cursor"]
@@ -182,11 +193,11 @@ def test_relevance_orders_the_matches_stored_last_when_there_are_more_than_the_b
             break
     assert len(seen) == len(set(seen))  # by relevance, each once
     assert sorted(seen) == expected
-    assert ids(client, q="invoice total", sort="newest") == every  # newest first still lists every match
+    assert ids(client, q="invoice total", sort="newest", **period) == every  # newest first still lists every match
     if module_database.url is not None:
         # A word the statistics put under COMMON is ranked whole: the window is not looked at.
         monkeypatch.setattr(PostgresTextIndex, "COMMON", 10**9)
-        assert sorted(ids(client, q="invoice total")) == sorted(every)
+        assert sorted(ids(client, q="invoice total", **period)) == sorted(every)
 
 
 def test_a_common_term_newest_first_walks_the_time_index_and_lists_the_same_pages(

@@ -95,7 +95,7 @@ class FeedbackReadRepository:
         # filters are cheaper checked match by match (measured on a million items, docs/reporting.md).
         narrowed = bool(flt.customer_ids) or _stage_in_period(flt)
         stmt = text_index(self.session).ranked(self.session, self._filters(flt), flt.search, after, limit,
-                                                narrowed=narrowed)
+                                                narrowed=narrowed, period=(flt.start, flt.end))
         return [Hit(item, float(rank), str(key)) for item, rank, key in self.session.execute(stmt)]
 
     def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import (
@@ -97,10 +98,11 @@ class TextIndex(Protocol):
         (a customer, or a stage within a period)."""
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
-               after: RankAfter | None, limit: int, *, narrowed: bool = True) -> Select[Any]:
+               after: RankAfter | None, limit: int, *, narrowed: bool = True,
+               period: tuple[datetime | None, datetime | None] = (None, None)) -> Select[Any]:
         """Up to ``limit`` matches passing ``where``, most relevant first, after ``after``: rows of
         (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: as for
-        ``newest``."""
+        ``newest``; ``period``: the start and end of the period ``where`` keeps, if any."""
 
 
 class SqliteTextIndex:
@@ -163,7 +165,8 @@ class SqliteTextIndex:
         return stmt.where(rowid.in_(matches))
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
-               after: RankAfter | None, limit: int, *, narrowed: bool = True) -> Select[Any]:
+               after: RankAfter | None, limit: int, *, narrowed: bool = True,
+               period: tuple[datetime | None, datetime | None] = (None, None)) -> Select[Any]:
         fts = self.fts
         hits = select(fts.c.rowid.label("hit"), fts.c.rank.label("rank")).where(self._match(query))
         if where and narrowed:
@@ -189,22 +192,22 @@ class SqliteTextIndex:
 class PostgresTextIndex:
     """``search_vector`` (tsvector, GIN), ranked by ``ts_rank_cd`` (cover density); ties broken by feedback id.
 
-    Relevance over wide filters is computed within the last ``WINDOW`` items received when those hold at least
-    ``RANKED`` of the matches (a common word), else over every match. Feedback ids begin with the time ingest
-    received the item, so the window is a range of the primary key, and PostgreSQL intersects it with the
-    term's GIN bitmap before reading any row: ranking all of a common word's ~100,000 matches in a million items
-    read 38,000 heap pages; the window reads about a tenth of them (figures in docs/reporting.md).
+    Relevance over wide filters is computed within the newest ``WINDOW`` voices (of the period, when there is
+    one) when those hold at least ``RANKED`` of the matches (a common word), else over every match. The window is
+    a range of ``ix_feedback_items_occurred_id``, and PostgreSQL intersects it with the term's GIN bitmap before
+    reading any row: ranking all of a common word's ~100,000 matches in a million items read 38,000 heap pages;
+    the window reads about a tenth of them (figures in docs/reporting.md).
     """
 
     vector: ColumnElement[Any] = literal_column("feedback_items.search_vector")
     WINDOW = 100_000
-    """How many of the items received last a common word's relevance is computed over."""
+    """Over how many of the newest voices a common word's relevance is computed."""
     RANKED = 5000
     """The window is used when it holds at least this many matches (passing the filters)."""
     COMMON = 5000
     """A term estimated to have fewer matches in the whole store is ranked whole without looking at the window."""
     _boundaries: ClassVar[ReportCache] = ReportCache(10.0, 64)
-    """The window's first feedback id per store, reused 10 s (finding it reads ``WINDOW`` primary-key entries)."""
+    """Where the window begins, per store and period end, reused 10 s (finding it reads ``WINDOW`` index entries)."""
     _estimates: ClassVar[ReportCache] = ReportCache(60.0, 4096)
     """Match estimates per store and words, reused a minute (they change only when ANALYZE runs)."""
 
@@ -230,15 +233,17 @@ class PostgresTextIndex:
         return stmt.where(self.condition(query))
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
-               after: RankAfter | None, limit: int, *, narrowed: bool = True) -> Select[Any]:
+               after: RankAfter | None, limit: int, *, narrowed: bool = True,
+               period: tuple[datetime | None, datetime | None] = (None, None)) -> Select[Any]:
         # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
         rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
         condition = [self.condition(query), *where]
         # A rare term is ranked whole: intersecting its few matches with the window's 100,000 keys costs more.
         common = not narrowed and self._estimated_matches(session, query) >= self.COMMON
-        boundary = self._boundary(session) if common else None
-        if boundary is not None:
-            recent = [*condition, FeedbackItem.feedback_id >= boundary]
+        start, end = period
+        boundary = self._boundary(session, end) if common else None
+        if boundary is not None and (start is None or boundary > start):
+            recent = [*condition, FeedbackItem.occurred_at >= boundary]
             if self._at_least(session, recent, self.RANKED):
                 condition = recent
         stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(*condition)
@@ -261,12 +266,15 @@ class PostgresTextIndex:
         found = select(literal(1)).select_from(FeedbackItem).where(*condition).limit(count).subquery()
         return (session.scalar(select(func.count()).select_from(found)) or 0) >= count
 
-    def _boundary(self, session: Session) -> str | None:
-        """The first feedback id of the last ``WINDOW`` items received; ``None`` when there are no more items."""
-        boundary: str | None = self._boundaries.get(
-            (str(session.get_bind().engine.url), self.WINDOW),
-            lambda: session.scalar(select(FeedbackItem.feedback_id).order_by(FeedbackItem.feedback_id.desc())
-                                   .offset(self.WINDOW).limit(1)))
+    def _boundary(self, session: Session, end: datetime | None) -> datetime | None:
+        """When the newest ``WINDOW`` voices before ``end`` (or of all) begin; ``None`` when there are no more."""
+        def find() -> datetime | None:
+            stmt = select(FeedbackItem.occurred_at)
+            if end is not None:
+                stmt = stmt.where(FeedbackItem.occurred_at < end)
+            return session.scalar(stmt.order_by(FeedbackItem.occurred_at.desc()).offset(self.WINDOW).limit(1))
+
+        boundary: datetime | None = self._boundaries.get((str(session.get_bind().engine.url), self.WINDOW, end), find)
         return boundary
 
 
