@@ -39,7 +39,7 @@ RELEVANCE = "relevance"
             "(`invoices` finds `invoice`); `\"exact phrase\"`; `-word` leaves a word out; punctuation is ignored. "
             "With `q` the list is most relevant first (`sort=newest` for newest first), without it newest first; "
             "a common word searched without a customer, or a stage within a period, is ranked among its most recent "
-            "matches (about the last 5,000; docs/reporting.md), while `sort=newest` and CSV list every match. "
+            "matches (some thousands; docs/reporting.md), while `sort=newest` and CSV list every match. "
             "Periods are whole days of `tz`, both ends included. `format=csv` streams every match as CSV, newest "
             "first, instead of one page.")
 def list_feedback(
