@@ -11,7 +11,9 @@ asyncio HTTP/1.1 keep-alive client for a fixed time:
   peak memory.
 
 Every item ingest answers 202 for is committed to the raw store and outbox before the answer; the relay
-publishes concurrently. Usage::
+publishes concurrently. For each measurement it prints how many of the accepted items the relay published to the
+broker within it (what a sustained load can keep up with: the rest waits in the outbox), how long the outbox
+took to drain afterwards, and the warnings ingest logged. Usage::
 
     python bench/ingest.py                      # 10 s per measurement, 64 connections, 2 workers
     python bench/ingest.py --seconds 20 --concurrency 128 --workers 1
@@ -77,6 +79,8 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
     """CPU time (user + system) the server's processes used during the measurement."""
+    published: int | None = None
+    """Outbox rows the relay published during the measurement (ingest only)."""
 
     def cpu_us_per_item(self) -> float:
         return self.cpu_s / self.items * 1e6 if self.items else 0.0
@@ -166,12 +170,14 @@ def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def _outbox_backlog(database_url: str) -> int:
-    """Outbox rows not yet published, read from the database (any ingest process may answer /metrics)."""
+def _outbox_counts(database_url: str) -> tuple[int, int]:
+    """(rows published, rows waiting) in ingest's outbox, read from the database."""
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar() or 0)
+            published, waiting = conn.execute(text(
+                "SELECT count(published_at), count(*) - count(published_at) FROM outbox")).one()
+            return int(published), int(waiting)
     finally:
         engine.dispose()
 
@@ -250,21 +256,24 @@ def main() -> None:
                   f"measurement, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
             for port in (bare_port, ingest_port):  # warm up both
                 asyncio.run(_drive(port, batch=1, seconds=2, concurrency=8, label="warm-up"))
+            database_url = IngestSettings(data_dir=Path(tmp)).database_url_for("ingest")
             results = []
             for batch in (1, 100):
                 for label, port, process in (("bare FastAPI (parse only)", bare_port, bare),
                                              ("ingest POST /v1/feedback", ingest_port, ingest)):
+                    published_before = _outbox_counts(database_url)[0] if process is ingest else 0
                     cpu_before = _tree_cpu_s(process.pid)
                     result = asyncio.run(_drive(port, batch=batch, seconds=args.seconds,
                                                 concurrency=args.concurrency, label=f"{label}, batch {batch}"))
                     result.cpu_s = _tree_cpu_s(process.pid) - cpu_before
+                    if process is ingest:
+                        result.published = _outbox_counts(database_url)[0] - published_before
                     results.append(result)
             drain_start = time.perf_counter()
-            database_url = IngestSettings(data_dir=Path(tmp)).database_url_for("ingest")
-            backlog = _outbox_backlog(database_url)
+            backlog = _outbox_counts(database_url)[1]
             while backlog > 0 and time.perf_counter() - drain_start < 600:
                 time.sleep(0.5)
-                backlog = _outbox_backlog(database_url)
+                backlog = _outbox_counts(database_url)[1]
             drained = time.perf_counter() - drain_start
             import_env = {k: v for k, v in env.items() if k != "LP_PORT"}
             imports = {fmt: _bench_import(args.import_rows, Path(tmp), import_env, fmt) for fmt in ("csv", "jsonl")}
@@ -272,6 +281,7 @@ def main() -> None:
             stop_process(ingest, timeout_s=20)
             stop_process(bare, timeout_s=10)
             log.close()
+            logged = (Path(tmp) / "ingest.log").read_text(errors="replace").splitlines()  # LP_LOG_LEVEL=WARNING
 
     print()
     print(f"{'measurement':<42} {'req/s':>9} {'items/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
@@ -292,7 +302,11 @@ def main() -> None:
           f" batched {batch_ingest.cpu_us_per_item():.0f} us (bare {batch_bare.cpu_us_per_item():.0f}); "
           f"on {cores} dedicated cores that is at most {cores * 1e6 / max(batch_ingest.cpu_us_per_item(), 1):.0f} "
           f"batched items/s (bare {cores * 1e6 / max(batch_bare.cpu_us_per_item(), 1):.0f})")
+    for r in (single_ingest, batch_ingest):
+        print(f"{r.label}: the relay published {(r.published or 0) / r.seconds:.0f} items/s to the broker during the "
+              f"measurement ({r.published} of the {r.items} accepted)")
     print(f"outbox drained {drained:.1f} s after the last request (backlog now {backlog:.0f})")
+    print(f"warnings and errors ingest logged: {len(logged)}" + "".join(f"\n  {line[:300]}" for line in logged[:5]))
     for fmt, (import_rate, import_s, import_rss) in imports.items():
         print(f"{fmt.upper()} import of {args.import_rows} rows: {import_s:.1f} s ({import_rate:.0f} rows/s), "
               f"peak RSS {import_rss} MiB")

@@ -12,7 +12,9 @@ when it restarts; Kafka after an unclean leader election). The relay notices:
 the offsets a partition hands out go backwards, or, while it has nothing to
 publish, a partition's log now ends before the messages it had acknowledged
 (it asks the broker every ``audit_s`` seconds, so a loss that no later publish
-would reveal - the last batch before a quiet spell - is found too). It then
+would reveal - the last batch before a quiet spell - is found too; a log that
+seems to end early is read at the last acknowledged message before it counts
+as a loss). It then
 marks every row it published since it started (or since the last such loss)
 unpublished again, so that they are sent once more; consumers drop what they
 had already applied.
@@ -87,6 +89,11 @@ class LogWatch:
         if not any(ends.get(key, 0) < end for key, end in self._ends.items()):
             return None
         return self.since
+
+    def short(self, ends: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """The partitions whose log, by ``ends``, ends before the messages acknowledged on them: each with where
+        those messages end (the offset after the last one)."""
+        return {key: end for key, end in self._ends.items() if ends.get(key, 0) < end}
 
     def forget(self) -> None:
         """Start afresh once a loss was acted on: the next publish begins a new trusted span."""
@@ -186,12 +193,19 @@ class OutboxRelay:
         return sql
 
     def audit(self) -> int:
-        """Ask the broker where the logs the relay wrote to end; if it lost acknowledged messages, mark the rows
+        """Ask the broker where the logs the relay wrote to end (and, where one ends before what it acknowledged,
+        whether it still serves the last acknowledged message); if it lost acknowledged messages, mark the rows
         published since then unpublished again. Returns how many rows will be sent again."""
         partitions = self._watch.partitions
         if not partitions:
             return 0
-        since = self._watch.audit(self._producer.log_ends(partitions))
+        ends = self._producer.log_ends(partitions)
+        for (topic, partition), acknowledged in self._watch.short(ends).items():
+            # A short end is confirmed by reading the log: the bundled broker can report an end behind messages it
+            # holds (see EventProducer.holds), and a loss sends every message since ``since`` again.
+            if self._producer.holds(topic, partition, acknowledged - 1):
+                ends[(topic, partition)] = acknowledged
+        since = self._watch.audit(ends)
         if since is None:
             return 0
         model = self._model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection, Sequence
 from functools import partial
 from typing import Any, NamedTuple
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from shared.bus.admin import broker_reachable, end_offsets, ensure_topics
 
@@ -197,12 +198,7 @@ class EventProducer:
         """Where the broker's log of each (topic, partition) ends now: the offset its next message would get, or 0
         for a partition the broker no longer has (a topic it lost and created again with fewer partitions). Raises
         when the broker cannot say; the reader (a group-less consumer) is then made afresh on the next call."""
-        if self._reader is None:
-            self._reader = KafkaConsumer(
-                bootstrap_servers=self._bootstrap.split(","), client_id=f"{self._client_id}-audit",
-                enable_auto_commit=False, allow_auto_create_topics=False, metrics_enabled=False,
-                request_timeout_ms=max(1000, int(timeout_s * 1000)) + 500)
-        reader = self._reader
+        reader = self._audit_reader(timeout_s)
         try:
             if not broker_reachable(self._bootstrap):  # the metadata call below would wait for it
                 raise ConnectionError(f"Kafka broker at {self._bootstrap} does not answer")
@@ -210,10 +206,57 @@ class EventProducer:
             present = [TopicPartition(t, p) for t, p in partitions if p in reader.partitions_for_topic(t)]
             ends = end_offsets(reader, present, timeout_s=timeout_s) if present else {}
         except Exception:
-            self._reader = None
-            reader.close()
+            self._drop_reader()
             raise
         return {(t, p): int(ends.get(TopicPartition(t, p)) or 0) for t, p in partitions}
+
+    def holds(self, topic: str, partition: int, offset: int, *, timeout_s: float = 2.0) -> bool:
+        """Whether the broker still serves the message at ``offset`` of (``topic``, ``partition``): a fetch from
+        there returns it. False when the log ends before it (the fetch is out of range, or returns nothing in
+        ``timeout_s``). Raises when the broker cannot be asked.
+
+        ``log_ends`` asks for the partition's end (ListOffsets); this reads the log itself. The bundled broker
+        (tansu) can report an end a few hundred messages short after appends of several record batches, while
+        every message is there to fetch, so a short end is confirmed here before it is called a loss.
+        """
+        reader = self._audit_reader(timeout_s)
+        tp = TopicPartition(topic, partition)
+        try:
+            if not broker_reachable(self._bootstrap):
+                raise ConnectionError(f"Kafka broker at {self._bootstrap} does not answer")
+            reader.assign([tp])
+            reader.seek(tp, offset)
+            deadline = time.monotonic() + timeout_s
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    records = reader.poll(timeout_ms=max(1, int(left * 1000)), max_records=1).get(tp, [])
+                except OffsetOutOfRangeError:
+                    return False
+                if records:
+                    return bool(records[0].offset >= offset)
+            return False
+        except Exception:
+            self._drop_reader()
+            raise
+        finally:
+            if self._reader is not None:
+                self._reader.assign([])
+
+    def _audit_reader(self, timeout_s: float) -> KafkaConsumer:
+        """The group-less consumer that ``log_ends`` and ``holds`` ask, made on first use."""
+        if self._reader is None:
+            self._reader = KafkaConsumer(
+                bootstrap_servers=self._bootstrap.split(","), client_id=f"{self._client_id}-audit",
+                enable_auto_commit=False, allow_auto_create_topics=False, metrics_enabled=False,
+                auto_offset_reset="none",  # a fetch past the log's end raises instead of moving elsewhere
+                request_timeout_ms=max(1000, int(timeout_s * 1000)) + 500)
+        return self._reader
+
+    def _drop_reader(self) -> None:
+        """Forget the audit consumer after a failure: the next call makes it afresh."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
 
     def _drop(self) -> None:
         """Forget the client after a failure; what it still holds is purged (reported failed), never sent later."""

@@ -13,6 +13,7 @@ from shared.http.bodies import DEFAULT_MAX_JSON_DEPTH, RequestBodyGuard
 from shared.http.errors import install_error_handlers
 from shared.http.openapi import install_openapi, require_declared_content_type
 from shared.http.ops import ReadinessCheck, ops_router
+from shared.observability.logs import ensure_logging
 from shared.observability.requests import RequestMetricsMiddleware
 
 
@@ -52,6 +53,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ensure_logging(service)
         app.state.runtime = start()
         try:
             yield

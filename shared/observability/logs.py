@@ -75,6 +75,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
+def ensure_logging(service: str) -> None:
+    """Configure logging from the ``LP_LOG_*`` settings unless this process already has (``serve`` does, before
+    uvicorn starts; the worker processes uvicorn spawns for ``LP_INGEST_WORKERS`` > 1 start bare, and without this
+    their records went to Python's last-resort handler: warnings only, message text only)."""
+    if logging.getLogger().handlers:
+        return
+    from shared.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    configure_logging(service, level=settings.log_level, json_logs=settings.log_json)
+
+
 def configure_logging(service: str, *, level: str = "INFO", json_logs: bool = True) -> None:
     """Route all logging to stderr, as JSON (or plain text for a terminal), once per process."""
     handler = logging.StreamHandler(sys.stderr)

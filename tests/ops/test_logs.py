@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,8 +16,10 @@ import pytest
 from pydantic import SecretStr
 
 from services.cli.stack import Stack
+from shared.bus import EmbeddedBroker, free_port
 from shared.observability.logs import JsonFormatter, trace_context, trace_id_var
 from shared.observability.tracing import child_traceparent, parse_trace_id
+from shared.process import stop_process
 from tests.ops.conftest import SECRETS, typeform_webhook
 from tests.polling import wait_for
 
@@ -137,3 +143,25 @@ def test_no_secret_reaches_any_log(ops_stack: Stack) -> None:
         text = ops_stack[service].log_file.read_text(encoding="utf-8")
         for secret in (*SECRETS, wrong_key):
             assert secret not in text, f"{service} logged a secret"
+
+
+def test_the_worker_processes_of_serve_log_json_lines_too(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """``serve ingest`` with two workers: uvicorn starts each worker as a fresh interpreter, which configures its
+    logging from LP_LOG_* as ``serve`` did (before, the leader's records went to Python's last-resort handler:
+    warnings only, the bare message)."""
+    port = free_port()
+    env = {**os.environ, "LP_DATA_DIR": str(tmp_path), "LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_PORT": str(port),
+           "LP_API_KEY": "test-key", "LP_INGEST_WORKERS": "2", "LP_LOG_LEVEL": "INFO"}
+    env.pop("DATABASE_URL", None)
+    stderr = tmp_path / "ingest.log"
+    with open(stderr, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "ingest"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: b"this process leads" in stderr.read_bytes(), timeout_s=60, what="a worker to lead")
+        finally:
+            stop_process(proc, timeout_s=20)
+    lines = [line for line in stderr.read_text().splitlines() if "this process leads" in line]
+    assert len(lines) == 1
+    doc = json.loads(lines[0])
+    assert (doc["level"], doc["service"], doc["logger"]) == ("info", "ingest", "services.ingest.leader")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.models import OutboxMessage
-from shared.bus import EmbeddedBroker, EventProducer, free_port
+from shared.bus import EmbeddedBroker, EventProducer, ensure_topics, free_port
 from shared.bus.producer import Delivery, OutgoingMessage
 from shared.contracts import FEEDBACK_RAW
 from shared.db import transaction
@@ -75,3 +75,38 @@ def test_the_relay_sends_again_what_a_restarted_broker_lost(ingest_sessions: ses
     finally:
         relay.close()
         broker.stop()
+
+
+
+def test_a_log_end_reported_short_is_not_a_loss_when_the_broker_still_serves_the_messages(
+        ingest_sessions: sessionmaker[Session], broker: EmbeddedBroker) -> None:
+    """The bundled broker (tansu) can report a partition's end a few hundred messages short after a round that spans
+    several record batches per partition, while every message is there to read. The audit reads the log before it
+    calls that a loss; before it did, it marked every row published since the relay started unpublished again."""
+    producer = EventProducer(broker.bootstrap, client_id="test-audit-short")
+    relay = OutboxRelay(model=OutboxMessage, sessions=ingest_sessions, producer=producer, service="test",
+                        batch_size=5000)
+    ensure_topics(broker.bootstrap, ["test.audit.short"], partitions=3)
+    messages = [OutgoingMessage("test.audit.short", f"c-{n % 500}", b"x" * 1200) for n in range(5000)]
+    with transaction(ingest_sessions) as session:
+        stage_messages(session, OutboxMessage, messages, [f"ev-short-{n}" for n in range(5000)])
+    try:
+        assert relay.publish_pending() == 5000
+        assert relay.audit() == 0
+        assert _pending(ingest_sessions) == 0
+    finally:
+        relay.close()
+
+
+def test_holds_reads_the_log_itself(broker: EmbeddedBroker) -> None:
+    producer = EventProducer(broker.bootstrap, client_id="test-holds")
+    try:
+        deliveries = producer.deliver([OutgoingMessage("test.holds", "k", b"m") for _ in range(3)])
+        topic, partition, last = deliveries[-1]
+        assert [d.offset for d in deliveries] == [last - 2, last - 1, last]
+        assert producer.holds(topic, partition, last)
+        assert producer.holds(topic, partition, 0)
+        assert not producer.holds(topic, partition, last + 1, timeout_s=1.0)  # the log ends before it
+        assert not producer.holds(topic, partition, last + 100, timeout_s=1.0)
+    finally:
+        producer.close()
