@@ -13,8 +13,8 @@ the offsets a partition hands out go backwards, or, while it has nothing to
 publish, a partition's log now ends before the messages it had acknowledged
 (it asks the broker every ``audit_s`` seconds, so a loss that no later publish
 would reveal - the last batch before a quiet spell - is found too; a log that
-seems to end early is read at the last acknowledged message before it counts
-as a loss). It then
+ends within what it acknowledged is read at the last acknowledged message
+before it counts as a loss: see ``LogWatch.audit``). It then
 marks every row it published since it started (or since the last such loss)
 unpublished again, so that they are sent once more; consumers drop what they
 had already applied.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, func, select, update
@@ -71,10 +71,13 @@ def stage_messages(session: Session, model: type[OutboxColumns], messages: Seque
 
 
 class LogWatch:
-    """Notices a broker that lost messages it had acknowledged: a partition's offsets went backwards."""
+    """Notices a broker that lost messages it had acknowledged: a partition's offsets went backwards, or its log now
+    ends before them."""
 
     def __init__(self) -> None:
         self._ends: dict[tuple[str, int], int] = {}
+        self._starts: dict[tuple[str, int], int] = {}
+        """Per partition, the first offset acknowledged since the last loss."""
         self.since: datetime | None = None
         """When the first batch still trusted to be on the broker was published."""
 
@@ -83,22 +86,31 @@ class LogWatch:
         """The (topic, partition) pairs the relay has put acknowledged messages on since the last loss."""
         return list(self._ends)
 
-    def audit(self, ends: Mapping[tuple[str, int], int]) -> datetime | None:
-        """Compare where the broker's logs end now with the messages it acknowledged; if it lost any, return since
-        when to resend (what the watch recorded stays until ``forget``, so a resend that fails is tried again)."""
-        if not any(ends.get(key, 0) < end for key, end in self._ends.items()):
-            return None
-        return self.since
+    def audit(self, ends: Mapping[tuple[str, int], int],
+              holds: Callable[[str, int, int], bool | None] | None = None) -> datetime | None:
+        """Compare where the broker says its logs end now with the messages it acknowledged; if it lost any, return
+        since when to resend (what the watch recorded stays until ``forget``, so a resend that fails is tried
+        again).
 
-    def short(self, ends: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
-        """The partitions whose log, by ``ends``, ends before the messages acknowledged on them: each with where
-        those messages end (the offset after the last one)."""
-        return {key: end for key, end in self._ends.items() if ends.get(key, 0) < end}
+        A log that ends before the first message acknowledged on it since the last loss has lost them (a broker
+        that restarted empty). One that ends between the first and the last is asked once more, by reading the log
+        at the last one (``holds``): the bundled broker reports ends a few hundred messages short after large
+        appends, with every message still there to read. A read that says the message is gone is a loss; one that
+        gets no answer settles nothing until the next audit. Without ``holds``, any short end is a loss.
+        """
+        for key, end in self._ends.items():
+            reported = ends.get(key, 0)
+            if reported >= end:
+                continue
+            if reported <= self._starts.get(key, 0) or holds is None or holds(key[0], key[1], end - 1) is False:
+                return self.since
+        return None
 
     def forget(self) -> None:
         """Start afresh once a loss was acted on: the next publish begins a new trusted span."""
         self.since = None
         self._ends.clear()
+        self._starts.clear()
 
     def lost(self, deliveries: Sequence[Delivery], at: datetime) -> datetime | None:
         """Record a batch published at ``at``; if the broker lost earlier ones, return since when to resend."""
@@ -116,10 +128,13 @@ class LogWatch:
         since = self.since
         if lost:
             ends.clear()
+            self._starts.clear()
         if lost or self.since is None:
             self.since = at
         for key, offset in last.items():
             ends[key] = max(ends.get(key, 0), offset + 1)
+        for key, offset in first.items():
+            self._starts.setdefault(key, offset)
         return since if lost else None
 
 
@@ -199,13 +214,7 @@ class OutboxRelay:
         partitions = self._watch.partitions
         if not partitions:
             return 0
-        ends = self._producer.log_ends(partitions)
-        for (topic, partition), acknowledged in self._watch.short(ends).items():
-            # A short end is confirmed by reading the log: the bundled broker can report an end behind messages it
-            # holds (see EventProducer.holds), and a loss sends every message since ``since`` again.
-            if self._producer.holds(topic, partition, acknowledged - 1):
-                ends[(topic, partition)] = acknowledged
-        since = self._watch.audit(ends)
+        since = self._watch.audit(self._producer.log_ends(partitions), self._producer.holds)
         if since is None:
             return 0
         model = self._model

@@ -210,14 +210,14 @@ class EventProducer:
             raise
         return {(t, p): int(ends.get(TopicPartition(t, p)) or 0) for t, p in partitions}
 
-    def holds(self, topic: str, partition: int, offset: int, *, timeout_s: float = 2.0) -> bool:
-        """Whether the broker still serves the message at ``offset`` of (``topic``, ``partition``): a fetch from
-        there returns it. False when the log ends before it (the fetch is out of range, or returns nothing in
-        ``timeout_s``). Raises when the broker cannot be asked.
+    def holds(self, topic: str, partition: int, offset: int, *, timeout_s: float = 2.0) -> bool | None:
+        """Whether the broker still serves the message at ``offset`` of (``topic``, ``partition``), read from the
+        log itself: True when a fetch from there returns it, False when the broker says the offset is past the log's
+        end, None when no answer came within ``timeout_s`` (a fetch at the log's very end waits for new messages).
+        Raises when the broker cannot be asked.
 
-        ``log_ends`` asks for the partition's end (ListOffsets); this reads the log itself. The bundled broker
-        (tansu) can report an end a few hundred messages short after appends of several record batches, while
-        every message is there to fetch, so a short end is confirmed here before it is called a loss.
+        ``log_ends`` asks where a log ends (ListOffsets). The bundled broker (tansu) can answer a few hundred
+        messages short after appends of several record batches, while every message is there to fetch.
         """
         reader = self._audit_reader(timeout_s)
         tp = TopicPartition(topic, partition)
@@ -234,7 +234,7 @@ class EventProducer:
                     return False
                 if records:
                     return bool(records[0].offset >= offset)
-            return False
+            return None
         except Exception:
             self._drop_reader()
             raise

@@ -8,6 +8,7 @@ logs end finds it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +44,27 @@ def test_a_log_that_ends_before_the_acknowledged_messages_means_a_loss() -> None
     watch.forget()
     assert watch.partitions == []  # the next publish starts a new trusted span
     assert watch.audit({}) is None
+
+
+def test_a_log_that_ends_within_the_acknowledged_messages_is_read_before_it_counts_as_a_loss() -> None:
+    watch = LogWatch()
+    watch.lost([Delivery("t", 0, 10), Delivery("t", 0, 11)], T0)
+    watch.lost([Delivery("t", 0, n) for n in range(12, 500)], T0 + timedelta(seconds=1))
+    asked: list[tuple[str, int, int]] = []
+
+    def answer(verdict: bool | None) -> Callable[[str, int, int], bool | None]:
+        def holds(topic: str, partition: int, offset: int) -> bool | None:
+            asked.append((topic, partition, offset))
+            return verdict
+        return holds
+
+    assert watch.audit({("t", 0): 300}, answer(True)) is None  # reported short, but the last message is there
+    assert asked == [("t", 0, 499)]
+    assert watch.audit({("t", 0): 300}, answer(None)) is None  # no answer: settled by a later audit
+    assert watch.audit({("t", 0): 300}, answer(False)) == T0  # the broker says it is past the log's end
+    asked.clear()
+    assert watch.audit({("t", 0): 10}, answer(True)) == T0  # not even the first one acknowledged is there
+    assert asked == []
 
 
 def _pending(sessions: sessionmaker[Session]) -> int:
@@ -106,7 +128,8 @@ def test_holds_reads_the_log_itself(broker: EmbeddedBroker) -> None:
         assert [d.offset for d in deliveries] == [last - 2, last - 1, last]
         assert producer.holds(topic, partition, last)
         assert producer.holds(topic, partition, 0)
-        assert not producer.holds(topic, partition, last + 1, timeout_s=1.0)  # the log ends before it
-        assert not producer.holds(topic, partition, last + 100, timeout_s=1.0)
+        assert producer.holds(topic, partition, last + 1, timeout_s=1.0) is None  # the end: nothing came
+        # Past the end: Kafka answers "out of range" (False); the bundled broker sends nothing back (None).
+        assert producer.holds(topic, partition, last + 100, timeout_s=1.0) is not True
     finally:
         producer.close()
