@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from shared.outbox import RELAY_BATCH
 from shared.settings import ServiceSettings
 
 SCORE_KINDS = frozenset({"nps", "csat", "ces", "rating"})
@@ -25,7 +26,7 @@ class IngestSettings(ServiceSettings):
     port: int = 8081
     max_batch_items: int = Field(1000, ge=1, description="Most items one POST may carry.")
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
-    relay_batch_size: int = Field(500, ge=1, description="Outbox rows published per relay round.")
+    relay_batch_size: int = Field(RELAY_BATCH, ge=1, description="Outbox rows published per relay round (at most).")
     relay_idle_s: float = Field(0.5, gt=0, description="How long the relay sleeps when the outbox is empty.")
     intake_group_items: int = Field(
         5000, ge=1, description="Most items the intake writer commits in one transaction (group commit)."
