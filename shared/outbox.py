@@ -270,7 +270,10 @@ class OutboxRelay:
                 continue
             if published < self._batch_size:
                 self._record_backlog()
-                if self._audit_due.due():
+                # Audit in quiet moments only: a round that published anything learnt of any loss on its partitions
+                # from the offsets it got back (``LogWatch.lost``), and an audit may wait on the broker for a
+                # couple of seconds (``EventProducer.holds``), which a busy relay cannot spare.
+                if published == 0 and self._audit_due.due():
                     try:
                         self.audit()
                     except Exception as exc:  # the broker or database is away: the next audit tries again
