@@ -268,8 +268,8 @@ class OutboxRelay:
                 self._record_backlog()  # the backlog grows while publishing fails: that is when it matters
                 stop.wait(delay)
                 continue
+            self._record_backlog()  # also while rounds are full: a backlog being worked off is one to show
             if published < self._batch_size:
-                self._record_backlog()
                 # Audit in quiet moments only: a round that published anything learnt of any loss on its partitions
                 # from the offsets it got back (``LogWatch.lost``), and an audit may wait on the broker for a
                 # couple of seconds (``EventProducer.holds``), which a busy relay cannot spare.
