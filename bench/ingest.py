@@ -1,10 +1,10 @@
 """Ingest benchmark: sustained webhooks/s and p99 response time of ``POST /v1/feedback``, next to a bare
 FastAPI endpoint that only parses the same JSON, measured in the same run on the same machine.
 
-Starts its own bundled broker, the ingest service (``listening-path serve ingest``: SQLite in a temp dir, or
-the database in DATABASE_URL) and the bare app, each with ``--workers`` uvicorn worker processes (ingest's
-``LP_INGEST_WORKERS``; one ingest process leads and also runs the outbox relay), then drives each with the same
-asyncio HTTP/1.1 keep-alive client for a fixed time:
+Starts its own bundled broker, the ingest service (``listening-path serve ingest``: SQLite in a temp dir, or a
+fresh database made on the PostgreSQL server of DATABASE_URL and dropped afterwards) and the bare app, each with
+``--workers`` uvicorn worker processes (ingest's ``LP_INGEST_WORKERS``; one ingest process leads and also runs the
+outbox relay), then drives each with the same asyncio HTTP/1.1 keep-alive client for a fixed time:
 
 * single items (every request a new item, as webhooks arrive) and batches of 100 items;
 * streamed CSV and JSONL imports of ``--import-rows`` rows each (``listening-path import``'s code path), with
@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from typing import Annotated  # noqa: E402
 
 import httpx  # noqa: E402
 from fastapi import Body, FastAPI  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
 from bench._pipeline import KEY, TEXTS  # noqa: E402
 from services.ingest.feedback.endpoints import FeedbackBody  # noqa: E402
@@ -170,6 +172,25 @@ def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+@contextmanager
+def _scratch_database(url: str | None) -> Iterator[str | None]:
+    """A fresh PostgreSQL database on the server of ``url`` for this run, dropped afterwards (so runs neither see
+    nor leave each other's rows); None for SQLite (the run's temp dir holds its file)."""
+    if not url or not url.startswith("postgres"):
+        yield None
+        return
+    name = f"lp_bench_ingest_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _outbox_counts(database_url: str) -> tuple[int, int]:
     """(rows published, rows waiting) in ingest's outbox, read from the database."""
     engine = create_engine(database_url)
@@ -231,9 +252,11 @@ def main() -> None:
                     port=args.serve_bare, log_level="warning", access_log=False, workers=args.workers)
         return
 
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+    with (tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker,
+          _scratch_database(os.environ.get("DATABASE_URL")) as scratch):
         ingest_port, bare_port = free_port(), free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_API_KEY": KEY,
+        env = {**os.environ, **({"DATABASE_URL": scratch} if scratch else {}),
+               "PYTHONPATH": str(ROOT), "LP_KAFKA_BOOTSTRAP": broker.bootstrap, "LP_API_KEY": KEY,
                "LP_DATA_DIR": tmp, "LP_LOG_LEVEL": "WARNING", "LP_PORT": str(ingest_port),
                "LP_MAX_BATCH_ITEMS": "1000", "LP_KAFKA_PARTITIONS": "3", "LP_INGEST_WORKERS": str(args.workers)}
         log = open(Path(tmp) / "ingest.log", "wb")
@@ -256,7 +279,7 @@ def main() -> None:
                   f"measurement, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
             for port in (bare_port, ingest_port):  # warm up both
                 asyncio.run(_drive(port, batch=1, seconds=2, concurrency=8, label="warm-up"))
-            database_url = IngestSettings(data_dir=Path(tmp)).database_url_for("ingest")
+            database_url = scratch or IngestSettings(data_dir=Path(tmp)).database_url_for("ingest")
             results = []
             for batch in (1, 100):
                 for label, port, process in (("bare FastAPI (parse only)", bare_port, bare),
