@@ -99,7 +99,6 @@ def test_the_relay_sends_again_what_a_restarted_broker_lost(ingest_sessions: ses
         broker.stop()
 
 
-
 def test_a_log_end_reported_short_is_not_a_loss_when_the_broker_still_serves_the_messages(
         ingest_sessions: sessionmaker[Session], broker: EmbeddedBroker) -> None:
     """The bundled broker (tansu) can report a partition's end a few hundred messages short after a round that spans
