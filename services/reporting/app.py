@@ -33,6 +33,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         "Authenticate with `X-API-Key` or `Authorization: Bearer`.",
         start=lambda: ReportingRuntime.start(settings),
         error_statuses=(400, 403, 429),
+        threads=settings.threads,
     )
     app.add_middleware(ETagMiddleware)
     app.mount("/room/static", StaticFiles(directory=STATIC), name="room-static")

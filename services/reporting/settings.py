@@ -23,6 +23,12 @@ class ReportingSettings(ServiceSettings):
         description="uvicorn worker processes of `serve reporting` (LP_REPORTING_WORKERS). Reporting only reads, so "
         "each process serves any request; the report cache and (with memory://) rate limits are per process.",
     )
+    threads: int = Field(
+        1, ge=1, le=64, validation_alias=AliasChoices("LP_REPORTING_THREADS"),
+        description="Requests each worker process computes at once (LP_REPORTING_THREADS); the others queue, first "
+        "come first served. A report is Python work under the interpreter's lock: two at once in one process each "
+        "take as long as both (docs/reporting.md). Raise it where reports mostly wait on a remote database.",
+    )
     page_size_max: int = Field(200, ge=1, le=1000)
     report_cache_s: float = Field(10.0, ge=0, description="How long computed reports are reused (0: off).")
     rate_limit: str = Field("600/minute", description="Requests per key, e.g. 600/minute or 20/second.")

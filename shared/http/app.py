@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
@@ -41,6 +42,7 @@ def create_service_app(
     api_key: SecretStr | None = None,
     admin_key: SecretStr | None = None,
     error_statuses: tuple[int, ...] = (),
+    threads: int | None = None,
 ) -> FastAPI:
     """A FastAPI app with the project's ops endpoints, error handling, metrics and request-body guards.
 
@@ -49,11 +51,18 @@ def create_service_app(
     ``max_body_bytes``, JSON that is not UTF-8 or nests deeper than ``max_json_depth``, and a Content-Type an
     operation does not declare are refused before an endpoint runs. ``error_statuses`` are documented on
     every operation (e.g. reporting's 403 and 429); see ``shared.http.openapi`` for the rest.
+
+    ``threads``: at most this many threads of the process run blocking work at once (plain ``def`` endpoints
+    and dependencies, sync iterators of streamed responses); the others wait their turn, first come first served.
+    ``None`` keeps anyio's default (40). For work that holds the interpreter's lock, more threads than one only
+    interleave requests: each takes as long as all of them together.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_logging(service)
+        if threads is not None:  # the limiter belongs to this event loop: set it once the loop runs
+            to_thread.current_default_thread_limiter().total_tokens = threads
         app.state.runtime = start()
         try:
             yield
