@@ -192,6 +192,11 @@ class FeedbackItem(StoryBase):
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+CLUSTERED = {"sqlite_with_rowid": False}
+"""Table options of the rollups: on SQLite, rows stored in their primary key's order (``WITHOUT ROWID``), so a
+range of days or hours is read from one b-tree instead of an index and a lookup per row (journey migration 0010)."""
+
+
 class RollupCounts:
     """The counters every rollup keeps; metric definitions (services/journey/metrics.py) read them."""
 
@@ -238,6 +243,7 @@ class StageDay(RollupCounts, RollupExamples, StoryBase):
     """Per day (UTC) and stage."""
 
     __tablename__ = "stage_days"
+    __table_args__ = CLUSTERED
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -247,6 +253,7 @@ class ExperienceDay(RollupCounts, StoryBase):
     """Per day (UTC) and priority experience."""
 
     __tablename__ = "experience_days"
+    __table_args__ = CLUSTERED
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -261,6 +268,7 @@ class StageHour(RollupCounts, StoryBase):
     """Per UTC hour and stage: what a period whose days are not UTC days is summed from at its edges."""
 
     __tablename__ = "stage_hours"
+    __table_args__ = CLUSTERED
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -270,6 +278,7 @@ class ExperienceHour(RollupCounts, StoryBase):
     """Per UTC hour and priority experience."""
 
     __tablename__ = "experience_hours"
+    __table_args__ = CLUSTERED
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
     experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -279,6 +288,7 @@ class StageHourPhrase(StoryBase):
     """How often a key phrase was said, per UTC hour and stage (no examples: those come from the day rows)."""
 
     __tablename__ = "stage_hour_phrases"
+    __table_args__ = CLUSTERED
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -291,7 +301,7 @@ class StageDayPhrase(RollupExamples, StoryBase):
     """How often a key phrase was said, per day and stage, with two voices that said it."""
 
     __tablename__ = "stage_day_phrases"
-    __table_args__ = (Index("ix_stage_day_phrases_pair_day", "stage_id", "phrase", "day"),)
+    __table_args__ = (Index("ix_stage_day_phrases_pair_day", "stage_id", "phrase", "day"), CLUSTERED)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -326,6 +336,7 @@ class AssetDay(AssetDeltas, StoryBase):
     """Asset-ledger deltas per UTC day and state."""
 
     __tablename__ = "asset_days"
+    __table_args__ = CLUSTERED
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     state: Mapped[str] = mapped_column(String(10), primary_key=True)
@@ -335,6 +346,7 @@ class AssetHour(AssetDeltas, StoryBase):
     """Asset-ledger deltas per UTC hour and state (for instants that are not UTC midnights)."""
 
     __tablename__ = "asset_hours"
+    __table_args__ = CLUSTERED
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
     state: Mapped[str] = mapped_column(String(10), primary_key=True)
