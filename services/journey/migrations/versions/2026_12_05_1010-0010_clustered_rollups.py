@@ -3,7 +3,7 @@
 On SQLite, the rollup tables (stage, experience and asset-ledger rows per day and hour, and the phrase rollups)
 are rebuilt ``WITHOUT ROWID``: their rows are stored in primary-key order, (day or hour, key...), in one b-tree.
 A report reads a range of days or hours; with a rowid, each row of the range was found in the primary key's index
-and then looked up in the table. Journey's upserts also write one b-tree instead of two. PostgreSQL is unchanged.
+and then looked up in the table. Journey's upserts also write one b-tree fewer. PostgreSQL is unchanged.
 
 Revision ID: 0010
 Revises: 0009
