@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ def serve(service: str) -> None:
     """Run one service (reads LP_* settings from the environment)."""
     import uvicorn
 
+    from shared.http.balance import WORKER_LOAD_ENV, create_table_file
     from shared.observability.logs import configure_logging
 
     spec = SERVICES[service]
@@ -39,16 +41,16 @@ def serve(service: str) -> None:
         from services.cli.migrate import upgrade_schemas
 
         upgrade_schemas(settings, spec.needs_schemas)
-    uvicorn.run(
-        spec.app_factory,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        workers=getattr(settings, "workers", 1),  # ingest: LP_INGEST_WORKERS (services/ingest/leader.py)
-    )
+    workers: int = getattr(settings, "workers", 1)  # ingest: LP_INGEST_WORKERS (services/ingest/leader.py)
+    load_file = create_table_file() if workers > 1 else None
+    if load_file is not None:  # the workers' shared table of requests in progress (shared/http/balance.py)
+        os.environ[WORKER_LOAD_ENV] = str(load_file)
+    try:
+        uvicorn.run(spec.app_factory, factory=True, host=settings.host, port=settings.port, log_config=None,
+                    access_log=False, timeout_graceful_shutdown=10, workers=workers)
+    finally:
+        if load_file is not None:
+            load_file.unlink(missing_ok=True)
 
 
 @cli.group()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Protocol
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
+from shared.http.balance import WORKER_LOAD_ENV, ConnectionBalancer, LoadTable
 from shared.http.bodies import DEFAULT_MAX_JSON_DEPTH, RequestBodyGuard
 from shared.http.errors import install_error_handlers
 from shared.http.openapi import install_openapi, require_declared_content_type
@@ -56,7 +59,12 @@ def create_service_app(
     and dependencies, sync iterators of streamed responses); the others wait their turn, first come first served.
     ``None`` keeps anyio's default (40). For work that holds the interpreter's lock, more threads than one only
     interleave requests: each takes as long as all of them together.
+
+    One of several worker processes (``serve`` sets ``LP_WORKER_LOAD_FILE``), the app ends a keep-alive
+    connection while its worker is busier than another (``shared.http.balance``).
     """
+    load_file = os.environ.get(WORKER_LOAD_ENV)
+    table = LoadTable(Path(load_file)) if load_file else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +76,8 @@ def create_service_app(
             yield
         finally:
             app.state.runtime.stop()
+            if table is not None:
+                table.close()
 
     def checks() -> Mapping[str, ReadinessCheck]:
         runtime: ServiceRuntime = app.state.runtime
@@ -82,4 +92,6 @@ def create_service_app(
     app.include_router(ops_router(service, checks))
     app.add_middleware(RequestBodyGuard, max_bytes=max_body_bytes, max_json_depth=max_json_depth)
     app.add_middleware(RequestMetricsMiddleware, service=service)
+    if table is not None:
+        app.add_middleware(ConnectionBalancer, table=table, service=service)
     return app

@@ -22,6 +22,11 @@ HTTP_LATENCY = Histogram(
     ["service", "route", "method"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+HTTP_CONNECTIONS_REBALANCED = Counter(
+    "lp_http_connections_rebalanced_total",
+    "Keep-alive connections a worker process ended because it was busier than another (shared/http/balance.py).",
+    ["service"],
+)
 PIPELINE_ITEMS = Counter(
     "lp_pipeline_items_total",
     "Items through a pipeline stage (the service), by outcome: in, processed, failed, dead_lettered (consumers); "
