@@ -4,7 +4,9 @@ Fills a story store with N feedback items (default 1,000,000), their rollup rows
 journey keeps), the full-text index (kept by the store itself: triggers on SQLite, a generated column on
 PostgreSQL) and customers with CRM events and state changes (one per 20 items), starts the reporting service
 as its own process (`listening-path serve reporting`), then for each endpoint runs C concurrent clients for
-D seconds and prints requests/s and p50/p99 latency — with the report cache off (every request computes)
+D seconds and prints requests/s, p50/p99 latency and how the clients' connections were spread over the worker
+processes halfway through (from `ss`: an uneven split queues one process's requests behind more others) — with
+the report cache off (every request computes)
 and on (the default 10 s). Each endpoint is measured on one hot URL and, for the "varied" rows, over a set of
 URLs a dashboard would ask for (30 periods of 7, 28 and 90 days in four time zones; 24 searches of six terms with
 and without stage, period and sort), taken in turn. Baseline in the same run: `/healthz`, which does no work,
@@ -24,12 +26,14 @@ import argparse
 import itertools
 import os
 import random
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -56,10 +60,10 @@ from services.journey.models import (  # noqa: E402
     FeedbackItem,
     StageDay,
     StageDayPhrase,
-    StageHour,
-    StageHourPhrase,
+    StageQuarter,
+    StageQuarterPhrase,
     StateChange,
-    utc_hour,
+    utc_quarter,
 )
 from shared.bus import free_port  # noqa: E402
 from shared.db import create_db_engine  # noqa: E402
@@ -111,9 +115,23 @@ LABELS = ("negative", "neutral", "positive")
 ITEMS_PER_CUSTOMER = 20
 
 
-def load(url: str, variants: list[Params], concurrency: int, seconds: float) -> tuple[float, list[float], int]:
-    """(requests/s, latencies in ms, errors) for ``concurrency`` clients asking for ``url`` with each of the
-    ``variants`` of query parameters in turn (one variant: one hot URL)."""
+def connection_split(port: int) -> str:
+    """How the established connections to ``port`` are spread over the server's processes, most first ("5/3"), from
+    ``ss -tnp``; "?" where ``ss`` is missing or shows no process."""
+    try:
+        out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    per_process = Counter(re.findall(r"pid=(\d+)", out))
+    return "/".join(str(n) for n in sorted(per_process.values(), reverse=True)) or "?"
+
+
+def load(url: str, variants: list[Params], concurrency: int, seconds: float, *, port: int | None = None
+         ) -> tuple[float, list[float], int, str]:
+    """(requests/s, latencies in ms, errors, connection split) for ``concurrency`` clients asking for ``url`` with
+    each of the ``variants`` of query parameters in turn (one variant: one hot URL). The split (``connection_split``
+    of ``port``) is taken halfway through."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -137,9 +155,13 @@ def load(url: str, variants: list[Params], concurrency: int, seconds: float) -> 
     started = time.perf_counter()
     for t in threads:
         t.start()
+    split = "?"
+    if port is not None:
+        time.sleep(seconds / 2)
+        split = connection_split(port)
     for t in threads:
         t.join()
-    return len(latencies) / (time.perf_counter() - started), latencies, errors
+    return len(latencies) / (time.perf_counter() - started), latencies, errors, split
 
 
 def pct(values: list[float], q: float) -> float:
@@ -177,8 +199,8 @@ def seed(url: str, items: int, rng: random.Random, *, arrival: str = "random") -
     day_examples: dict[tuple[date, str], _Examples] = defaultdict(_Examples)
     phrases: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0])
     phrase_examples: dict[tuple[date, str, str], _Examples] = defaultdict(_Examples)
-    hours: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    hour_phrases: dict[tuple[datetime, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    quarters: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    quarter_phrases: dict[tuple[datetime, str, str], list[int]] = defaultdict(lambda: [0, 0])
     batch: list[dict[str, object]] = []
     in_time_order: list[dict[str, object]] = []
     with engine.begin() as conn:
@@ -199,8 +221,8 @@ def seed(url: str, items: int, rng: random.Random, *, arrival: str = "random") -
             d[LABELS.index(label) + 1] += 1
             d[4] += round(score * SENTIMENT_SCALE)
             day_examples[key].offer(fid, score, when)
-            hour_key = (utc_hour(when), stage)
-            h = hours[hour_key]
+            quarter_key = (utc_quarter(when), stage)
+            h = quarters[quarter_key]
             h[0] += 1
             h[LABELS.index(label) + 1] += 1
             h[4] += round(score * SENTIMENT_SCALE)
@@ -208,8 +230,8 @@ def seed(url: str, items: int, rng: random.Random, *, arrival: str = "random") -
                 phrases[(*key, p)][0] += 1
                 phrases[(*key, p)][1] += label == "negative"
                 phrase_examples[(*key, p)].offer(fid, score, when)
-                hour_phrases[(*hour_key, p)][0] += 1
-                hour_phrases[(*hour_key, p)][1] += label == "negative"
+                quarter_phrases[(*quarter_key, p)][0] += 1
+                quarter_phrases[(*quarter_key, p)][1] += label == "negative"
             if len(batch) >= 5000:
                 conn.execute(insert(FeedbackItem), batch)
                 batch.clear()
@@ -226,11 +248,11 @@ def seed(url: str, items: int, rng: random.Random, *, arrival: str = "random") -
              **phrase_examples[(day, stage, p)].columns()}
             for (day, stage, p), (c, neg) in phrases.items()])
         for table, data in (
-                (StageHour, [{"hour": hour, "stage_id": stage, "volume": vol, "negative": neg, "neutral": neu,
-                              "positive": pos, "sentiment_points": pts}
-                             for (hour, stage), (vol, neg, neu, pos, pts) in hours.items()]),
-                (StageHourPhrase, [{"hour": hour, "stage_id": stage, "phrase": p, "count": c, "negative": neg}
-                                   for (hour, stage, p), (c, neg) in hour_phrases.items()])):
+                (StageQuarter, [{"quarter": q, "stage_id": stage, "volume": vol, "negative": neg, "neutral": neu,
+                                 "positive": pos, "sentiment_points": pts}
+                                for (q, stage), (vol, neg, neu, pos, pts) in quarters.items()]),
+                (StageQuarterPhrase, [{"quarter": q, "stage_id": stage, "phrase": p, "count": c, "negative": neg}
+                                      for (q, stage, p), (c, neg) in quarter_phrases.items()])):
             for i in range(0, len(data), 5000):
                 conn.execute(insert(table), data[i:i + 5000])
         _seed_customers(conn, customers, rng)
@@ -310,15 +332,16 @@ def run_service(label: str, env: dict[str, str], args: argparse.Namespace, log: 
         proc.wait_ready()
         print(f"\n{label}; LP_REPORTING_WORKERS={args.workers}, {args.concurrency} concurrent clients, "
               f"{args.seconds:.0f} s per endpoint")
-        print(f"{'endpoint':<22} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+        print(f"{'endpoint':<22} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}  connections per process")
         for name, (path, variants) in ENDPOINTS.items():
             if args.only and name != "healthz (baseline)" and not any(name.startswith(o)
                                                                     for o in args.only.split(",")):
                 continue
             load(proc.url + path, variants[:1], 2, 1.0)  # warm up (varied sets stay mostly cold for the cache)
-            rate, latencies, errors = load(proc.url + path, variants, args.concurrency, args.seconds)
+            rate, latencies, errors, split = load(proc.url + path, variants, args.concurrency, args.seconds,
+                                                  port=proc.port)
             print(f"{name:<22} {rate:>8.1f} {statistics.median(latencies):>9.1f} "
-                  f"{pct(latencies, 99):>9.1f} {errors:>7}", flush=True)
+                  f"{pct(latencies, 99):>9.1f} {errors:>7}  {split}", flush=True)
     finally:
         proc.stop()
 

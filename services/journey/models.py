@@ -3,9 +3,9 @@
 Everything here is a projection of the events journey consumed, so it can be
 rebuilt by replaying them (``listening-path journey rebuild``). Rollups
 (``stage_days``, ``experience_days``, ``stage_day_phrases``, and the same per
-UTC hour: ``stage_hours``, ``experience_hours``, ``stage_hour_phrases``) are
+UTC quarter-hour: ``stage_quarters``, ``experience_quarters``, ``stage_quarter_phrases``) are
 kept up to date as items arrive, so summaries read a few rows per day (and per
-hour at the edges of days of other time zones) rather than scanning items;
+quarter-hour at the edges of days of other time zones) rather than scanning items;
 stage and phrase rollups also name example voices, read by primary key.
 Emails are stored only as keyed hashes.
 
@@ -260,37 +260,49 @@ class ExperienceDay(RollupCounts, StoryBase):
 
 
 def utc_hour(at: datetime) -> datetime:
-    """The first instant of the UTC hour of ``at`` (aware): the key of the per-hour rollups."""
+    """The first instant of the UTC hour of ``at`` (aware): the key of ``asset_hours``."""
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-class StageHour(RollupCounts, StoryBase):
-    """Per UTC hour and stage: what a period whose days are not UTC days is summed from at its edges."""
+def utc_quarter(at: datetime) -> datetime:
+    """The first instant of the UTC quarter-hour of ``at`` (aware): the key of the per-quarter rollups. Every time
+    zone's offset today is a whole number of quarter-hours (Asia/Kolkata +05:30, Asia/Kathmandu +05:45), so the
+    edges of its days fall on them."""
+    at = at.astimezone(UTC)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
 
-    __tablename__ = "stage_hours"
+
+class StageQuarter(RollupCounts, StoryBase):
+    """Per UTC quarter-hour and stage: what a period whose days are not UTC days is summed from at its edges."""
+
+    __tablename__ = "stage_quarters"
     __table_args__ = CLUSTERED
 
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    quarter: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True,
+                                              doc="The quarter-hour's first instant (UTC).")
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class ExperienceHour(RollupCounts, StoryBase):
-    """Per UTC hour and priority experience."""
+class ExperienceQuarter(RollupCounts, StoryBase):
+    """Per UTC quarter-hour and priority experience."""
 
-    __tablename__ = "experience_hours"
+    __tablename__ = "experience_quarters"
     __table_args__ = CLUSTERED
 
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    quarter: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True,
+                                              doc="The quarter-hour's first instant (UTC).")
     experience_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class StageHourPhrase(StoryBase):
-    """How often a key phrase was said, per UTC hour and stage (no examples: those come from the day rows)."""
+class StageQuarterPhrase(StoryBase):
+    """How often a key phrase was said, per UTC quarter-hour and stage (no examples: those come from the day
+    rows)."""
 
-    __tablename__ = "stage_hour_phrases"
+    __tablename__ = "stage_quarter_phrases"
     __table_args__ = CLUSTERED
 
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, doc="The hour's first instant (UTC).")
+    quarter: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True,
+                                              doc="The quarter-hour's first instant (UTC).")
     stage_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     phrase: Mapped[str] = mapped_column(String(200), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

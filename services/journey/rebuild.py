@@ -26,12 +26,12 @@ from services.journey.models import (
     Customer,
     CustomerIdentity,
     ExperienceDay,
-    ExperienceHour,
+    ExperienceQuarter,
     FeedbackItem,
     StageDay,
     StageDayPhrase,
-    StageHour,
-    StageHourPhrase,
+    StageQuarter,
+    StageQuarterPhrase,
     StateChange,
 )
 from services.journey.story.service import StoryContext, apply_customer_events, apply_enriched
@@ -97,9 +97,9 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
             "stage_days": sorted(tuple(r) for r in s.execute(select(StageDay.__table__)).all()),
             "experience_days": sorted(tuple(r) for r in s.execute(select(ExperienceDay.__table__)).all()),
             "phrases": sorted(tuple(r) for r in s.execute(select(StageDayPhrase.__table__)).all()),
-            "stage_hours": sorted(tuple(r) for r in s.execute(select(StageHour.__table__)).all()),
-            "experience_hours": sorted(tuple(r) for r in s.execute(select(ExperienceHour.__table__)).all()),
-            "hour_phrases": sorted(tuple(r) for r in s.execute(select(StageHourPhrase.__table__)).all()),
+            "stage_quarters": sorted(tuple(r) for r in s.execute(select(StageQuarter.__table__)).all()),
+            "experience_quarters": sorted(tuple(r) for r in s.execute(select(ExperienceQuarter.__table__)).all()),
+            "quarter_phrases": sorted(tuple(r) for r in s.execute(select(StageQuarterPhrase.__table__)).all()),
             "customers": customers,
             "transitions": transitions,
         }

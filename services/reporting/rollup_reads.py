@@ -1,11 +1,12 @@
 """Counters over periods and trend buckets, from the rollups: never a scan of all items.
 
-Rollups are kept per UTC day and per UTC hour. A bucket (a span of instants: a period or a trend window in the
-caller's time zone) is summed from the day rows of the UTC days wholly inside it and, where its ends cut through
-a UTC day (time zones other than UTC), from the hour rows of the whole UTC hours inside it. Only in zones whose
-offset is not a whole number of hours (Asia/Kolkata, +05:30) is anything left: under an hour per bucket edge,
-whose voices are read from ``feedback_items`` through the ``occurred_at`` index and counted with the same
-definition (``Counts.of_item``). Each bucket is thus exact in any time zone.
+Rollups are kept per UTC day and per UTC quarter-hour. A bucket (a span of instants: a period or a trend window in
+the caller's time zone) is summed from the day rows of the UTC days wholly inside it and, where its ends cut
+through a UTC day (time zones other than UTC), from the quarter-hour rows of the whole quarter-hours inside it:
+every zone's offset today is a whole number of quarter-hours (Asia/Kolkata +05:30, Asia/Kathmandu +05:45). Only an
+edge off the quarter-hours (a historical offset such as a city's local mean time before 1900) leaves anything:
+under a quarter-hour per bucket edge, whose voices are read from ``feedback_items`` through the ``occurred_at``
+index and counted with the same definition (``Counts.of_item``). Each bucket is thus exact in any time zone.
 
 A segment narrows everything to the voices of its customers; rollups are not kept per segment, so that path
 counts the segment's voices from ``feedback_items`` (through the ``customer_id`` index).
@@ -40,12 +41,12 @@ from services.journey.models import (
     UNSTAGED,
     Customer,
     ExperienceDay,
-    ExperienceHour,
+    ExperienceQuarter,
     FeedbackItem,
     StageDay,
     StageDayPhrase,
-    StageHour,
-    StageHourPhrase,
+    StageQuarter,
+    StageQuarterPhrase,
 )
 from services.reporting.periods import Period, Span
 
@@ -60,17 +61,17 @@ def segment_customers(segment: str | ColumnElement[str]) -> Any:
 
 @dataclass(frozen=True)
 class _Split:
-    """A bucket as whole UTC days (``first``..``last``, possibly none), whole UTC hours at its edges (``hours``:
-    [start, end) ranges, from the hour rollups) and what is left under an hour at each end (``items``: read from
-    the voices; only for zones whose offset is not whole hours, such as Asia/Kolkata). ``minus_hours`` and
+    """A bucket as whole UTC days (``first``..``last``, possibly none), whole UTC quarter-hours at its edges
+    (``quarters``: [start, end) ranges, from the quarter-hour rollups) and what is left under a quarter-hour at each
+    end (``items``: read from the voices; only for edges off the quarter-hours). ``minus_quarters`` and
     ``minus_items`` are taken away: where an edge covers most of a UTC day, the day is counted whole and the few
-    hours of it outside the bucket are subtracted (a Paris day is the UTC day less 2 hours, not 22 hour rows)."""
+    hours of it outside the bucket are subtracted (a Paris day is the UTC day less 2 hours, not 22 hours of rows)."""
 
     first: date | None
     last: date | None
-    hours: tuple[Span, ...]
+    quarters: tuple[Span, ...]
     items: tuple[Span, ...]
-    minus_hours: tuple[Span, ...] = ()
+    minus_quarters: tuple[Span, ...] = ()
     minus_items: tuple[Span, ...] = ()
 
 
@@ -81,29 +82,32 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _hour_floor(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+QUARTER = timedelta(minutes=15)
 
 
-def _hour_ceil(at: datetime) -> datetime:
-    floor = _hour_floor(at)
-    return floor if floor == at else floor + timedelta(hours=1)
+def _quarter_floor(at: datetime) -> datetime:
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
 
 
-def _hours_and_rest(edges: Iterable[Span]) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
-    """The whole UTC hours of each edge, and what is left under an hour at its ends."""
-    hours: list[Span] = []
+def _quarter_ceil(at: datetime) -> datetime:
+    floor = _quarter_floor(at)
+    return floor if floor == at else floor + QUARTER
+
+
+def _quarters_and_rest(edges: Iterable[Span]) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """The whole UTC quarter-hours of each edge, and what is left under a quarter-hour at its ends."""
+    quarters: list[Span] = []
     items: list[Span] = []
     for edge in edges:
         if edge.start >= edge.end:
             continue
-        h0, h1 = _hour_ceil(edge.start), _hour_floor(edge.end)
-        if h0 < h1:
-            hours.append(Span(h0, h1))
-            items += [s for s in (Span(edge.start, h0), Span(h1, edge.end)) if s.start < s.end]
+        q0, q1 = _quarter_ceil(edge.start), _quarter_floor(edge.end)
+        if q0 < q1:
+            quarters.append(Span(q0, q1))
+            items += [s for s in (Span(edge.start, q0), Span(q1, edge.end)) if s.start < s.end]
         else:
             items.append(edge)
-    return tuple(hours), tuple(items)
+    return tuple(quarters), tuple(items)
 
 
 def _split(span: Span, *, subtract: bool = False) -> _Split:
@@ -131,9 +135,9 @@ def _split(span: Span, *, subtract: bool = False) -> _Split:
         first, last = first_day, end_day - timedelta(days=1)
     else:
         edges = [Span(start, end)]
-    hours, items = _hours_and_rest(edges)
-    minus_hours, minus_items = _hours_and_rest(outside)
-    return _Split(first, last, hours, items, minus_hours, minus_items)
+    quarters, items = _quarters_and_rest(edges)
+    minus_quarters, minus_items = _quarters_and_rest(outside)
+    return _Split(first, last, quarters, items, minus_quarters, minus_items)
 
 
 def _ranges(spans: Iterable[Span]) -> list[Span]:
@@ -154,8 +158,8 @@ def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Sp
     customers, when given) to or from ``out[bucket][key]``.
 
     Voices that add the same counters but for their sentiment score (same key, label, answers and kind) are
-    tallied as plain integers first and turned into ``Counts`` once per kind of voice: at the :30/:45 edges of a
-    period and its trend weeks this reads hundreds of voices a request."""
+    tallied as plain integers first and turned into ``Counts`` once per kind of voice (a segment reads all of its
+    voices in the period)."""
     keys = FeedbackItem.stage_id if dim == "stage" else FeedbackItem.experiences
     stmt = select(FeedbackItem.occurred_at, keys, FeedbackItem.sentiment_label, FeedbackItem.sentiment_score,
                   FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.ces, FeedbackItem.kind)
@@ -201,9 +205,9 @@ def _rollup_sums(model: Any, key_name: str, time_name: str, ranges: int, inclusi
 def _sum_rollup(session: Session, model: Any, key_name: str, time_name: str,
                 ranges: Sequence[tuple[int, Any, Any, int]], out: list[dict[str, Counts]], *, inclusive: bool) -> None:
     """Add (sign 1) or take away (sign -1) the rollup rows of each (bucket, low, high, sign) to or from
-    ``out[bucket]``: days ``low``..``high`` (``inclusive``) or hours [low, high). One range scan of the primary key
-    per range (a single scan from the lowest to the highest reads every row between, which for hours of trend
-    weeks is thousands)."""
+    ``out[bucket]``: days ``low``..``high`` (``inclusive``) or quarter-hours [low, high). One range scan of the
+    primary key per range (a single scan from the lowest to the highest reads every row between, which for the
+    edges of trend weeks is thousands)."""
     if not ranges:
         return
     params = {f"{end}{i}": value for i, (_, lo, hi, _) in enumerate(ranges) for end, value in (("lo", lo), ("hi", hi))}
@@ -228,14 +232,15 @@ def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *,
         return out
     splits = [_split(s, subtract=True) for s in spans]
     day_model: Any = StageDay if dim == "stage" else ExperienceDay
-    hour_model: Any = StageHour if dim == "stage" else ExperienceHour
+    quarter_model: Any = StageQuarter if dim == "stage" else ExperienceQuarter
     key_name = "stage_id" if dim == "stage" else "experience_id"
     _sum_rollup(session, day_model, key_name, "day",
                 [(i, sp.first, sp.last, 1) for i, sp in enumerate(splits) if sp.first is not None], out,
                 inclusive=True)
-    _sum_rollup(session, hour_model, key_name, "hour",
-                [(i, h.start, h.end, sign) for i, sp in enumerate(splits)
-                 for hours, sign in ((sp.hours, 1), (sp.minus_hours, -1)) for h in hours], out, inclusive=False)
+    _sum_rollup(session, quarter_model, key_name, "quarter",
+                [(i, q.start, q.end, sign) for i, sp in enumerate(splits)
+                 for quarters, sign in ((sp.quarters, 1), (sp.minus_quarters, -1)) for q in quarters], out,
+                inclusive=False)
     reads = [(i, span, sign) for i, sp in enumerate(splits)
              for items, sign in ((sp.items, 1), (sp.minus_items, -1)) for span in items]
     if reads:
@@ -279,17 +284,17 @@ class TopPhrase:
 @lru_cache(maxsize=64)
 def _phrase_totals(with_days: bool, plus: int, minus: int, *, ranked: bool) -> Executable:
     """Counts (and negative counts) per (stage, phrase) over a split: the day rows from ``first`` to ``last`` (when
-    ``with_days``), plus the hour rows of ``plus`` ranges (``plo0``/``phi0``...), less those of ``minus`` ranges
+    ``with_days``), plus the quarter-hour rows of ``plus`` ranges (``plo0``/``phi0``...), less those of ``minus`` ranges
     (``mlo0``/``mhi0``...). ``ranked``: each stage's best ``limit`` phrases by count, then phrase; otherwise only
     the pairs in the expanding parameter ``pairs``, read by key (``ix_stage_day_phrases_pair_day``)."""
-    d, h = StageDayPhrase, StageHourPhrase
+    d, q = StageDayPhrase, StageQuarterPhrase
     parts: list[Any] = []
     if with_days:
         parts.append(select(d.stage_id, d.phrase, d.count.label("n"), d.negative.label("neg"))
                      .where(d.day >= bindparam("first"), d.day <= bindparam("last")))
     for prefix, ranges, sign in (("p", plus, 1), ("m", minus, -1)):
-        parts += [select(h.stage_id, h.phrase, (h.count * sign).label("n"), (h.negative * sign).label("neg"))
-                  .where(h.hour >= bindparam(f"{prefix}lo{i}"), h.hour < bindparam(f"{prefix}hi{i}"))
+        parts += [select(q.stage_id, q.phrase, (q.count * sign).label("n"), (q.negative * sign).label("neg"))
+                  .where(q.quarter >= bindparam(f"{prefix}lo{i}"), q.quarter < bindparam(f"{prefix}hi{i}"))
                   for i in range(ranges)]
     if not ranked:
         pairs: Any = bindparam("pairs", expanding=True)
@@ -315,11 +320,11 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
     the newest, from the phrase rollup; their text is then read by primary key).
 
     Exact in any time zone, with few reads: one ranked query sums the day rollup over the UTC days of the period
-    (an edge longer than half a day counts its whole day) and adds or takes away the hour rollup of the whole
-    hours at the edges (as ``counts_by_bucket``). Only in :30/:45 zones is something left under an hour at an
-    edge, read from the voices: a phrase said there can overtake the ranking, so its sums are read by key too, and
-    for each phrase those minutes take away from, the ranking reads one more phrase per stage (of ``limit`` +
-    k ranked phrases, at most k lose voices, so the ``limit`` best of them are exact).
+    (an edge longer than half a day counts its whole day) and adds or takes away the quarter-hour rollup of the
+    whole quarter-hours at the edges (as ``counts_by_bucket``). Only an edge off the quarter-hours leaves something
+    under a quarter-hour, read from the voices: a phrase said there can overtake the ranking, so its sums are read
+    by key too, and for each phrase those minutes take away from, the ranking reads one more phrase per stage (of
+    ``limit`` + k ranked phrases, at most k lose voices, so the ``limit`` best of them are exact).
     """
     split = _split(period.span(), subtract=True)
     edges: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -337,10 +342,10 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
                         taken_from.add(pair)
     with_days = split.first is not None and split.last is not None
     params: dict[str, Any] = {"first": split.first, "last": split.last}
-    for prefix, hours in (("p", split.hours), ("m", split.minus_hours)):
-        for i, h in enumerate(hours):
-            params[f"{prefix}lo{i}"], params[f"{prefix}hi{i}"] = h.start, h.end
-    shape = (with_days, len(split.hours), len(split.minus_hours))
+    for prefix, quarters in (("p", split.quarters), ("m", split.minus_quarters)):
+        for i, q in enumerate(quarters):
+            params[f"{prefix}lo{i}"], params[f"{prefix}hi{i}"] = q.start, q.end
+    shape = (with_days, len(split.quarters), len(split.minus_quarters))
     days: dict[tuple[str, str], list[int]] = {}
     if any(shape):
         for stage, phrase, count, negative in session.execute(_phrase_totals(*shape, ranked=True),

@@ -1,6 +1,7 @@
 """Revision 0010 on a store that already holds rollup rows: on SQLite the rollup tables are rebuilt in primary-key
 order (``WITHOUT ROWID``) with every row, key and index kept, and a downgrade puts them back; PostgreSQL is left as
-it is. Journey then goes on writing the rebuilt tables."""
+it is. Journey then goes on writing the rebuilt tables. (Revision 0011 replaced the hour tables by quarter-hour
+ones: tests/journey/test_quarter_rollups_migration.py.)"""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
+from sqlalchemy import Engine, Integer, MetaData, String, Table, column, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 
 from services.catalog import MIGRATIONS
-from services.journey.models import AssetHour, StageDay, StageDayPhrase, StageHourPhrase
-from shared.db import alembic_config, create_db_engine
+from services.journey.models import AssetHour, StageDay, StageDayPhrase
+from shared.db import UTCDateTime, alembic_config, create_db_engine
 from tests.conftest import Database
 
 ROLLUPS = ("stage_days", "experience_days", "stage_hours", "experience_hours", "stage_day_phrases",
@@ -47,13 +48,15 @@ def test_rollups_are_rebuilt_in_key_order_with_every_row(database: Database) -> 
                                         for s in ("buy", "renew")])
         conn.execute(insert(StageDayPhrase), [{"day": date(2026, 9, 14), "stage_id": "renew", "phrase": p,
                                                "count": 2, "negative": 1} for p in ("invoice total", "refund")])
-        conn.execute(insert(StageHourPhrase), [{"hour": HOUR, "stage_id": "renew", "phrase": "refund", "count": 1,
-                                                "negative": 0}])
+        hour_phrases = table("stage_hour_phrases", column("hour", UTCDateTime()), column("stage_id", String()),
+                             column("phrase", String()), column("count", Integer()), column("negative", Integer()))
+        conn.execute(insert(hour_phrases), [{"hour": HOUR, "stage_id": "renew", "phrase": "refund", "count": 1,
+                                             "negative": 0}])
         conn.execute(insert(AssetHour), [{"hour": HOUR, "state": "at_risk", "customers": 2, "value": 150.0}])
     before = contents(engine)
     assert without_rowid(engine) == set()
 
-    command.upgrade(config, "head")
+    command.upgrade(config, "0010")
     assert contents(engine) == before
     assert without_rowid(engine) == (set(ROLLUPS) if engine.dialect.name == "sqlite" else set())
     indexes = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("stage_day_phrases")}

@@ -1,10 +1,10 @@
 """The phrase ranking where minutes at a period's edge take voices away (a :30 zone, the day counted whole).
 
 In Asia/Kolkata, 10-11 March is [9 March 18:30, 11 March 18:30) UTC: the end edge covers most of 11 March, so
-the rollups count that whole UTC day and take away what was said after 18:30, and the half hour before 19:00 is
-read from the voices. "beta" leads the UTC days (4 voices against 3) but two of its voices are in that half hour:
-the period's best phrase is "alpha". A ranking that read only the ``limit`` best phrases of the whole days would
-miss it.
+the rollups count that whole UTC day and take away what was said after 18:30 (the quarter-hours from 18:30 on;
+before journey's revision 0011, the half hour before 19:00 was read from the voices). "beta" leads the UTC days
+(4 voices against 3) but two of its voices are in that half hour: the period's best phrase is "alpha". A ranking
+that read only the ``limit`` best phrases of the whole days would miss it.
 """
 
 from __future__ import annotations

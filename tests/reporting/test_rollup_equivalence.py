@@ -2,9 +2,11 @@
 
 Voices at random instants (every hour and minute, so edges of days and hours are hit), in several batches,
 including a voice given with a non-UTC offset. For periods and trend windows in UTC and in zones with whole-hour
-(Paris, New York), half-hour (Kolkata) and quarter-hour (Kathmandu) offsets, across the daylight-saving changes:
-the counters per stage and per priority experience, and each stage's top phrases, read from the day and hour
-rollups equal a count of every stored voice (``Counts.of_item``) by hand.
+(Paris, New York), half-hour (Kolkata) and quarter-hour (Kathmandu) offsets, across the daylight-saving changes,
+and an offset off the quarter-hours (+05:53:20, as Kolkata's local mean time was: the minutes to the next
+quarter-hour are read from the voices): the counters per stage and per priority experience, and each stage's top
+phrases, read from the day and quarter-hour rollups equal a count of every stored voice (``Counts.of_item``) by
+hand.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from sqlalchemy import select
@@ -32,7 +34,15 @@ DAYS = 70  # over the spring daylight-saving changes of New York (8 March) and P
 STAGES = ["discover", "buy", "onboarding", "use", "support", "renew", None]
 PHRASES = ["invoice total", "sso setup", "slow support", "api limit", "export csv", "great onboarding", "price",
            "invite email"]
-ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"]
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "+05:53:20"]
+
+
+def _zone(tz: str) -> tzinfo:
+    """A zone by name, or a fixed offset written ``+HH:MM:SS``."""
+    if tz.startswith("+"):
+        hours, minutes, seconds = (int(x) for x in tz[1:].split(":"))
+        return timezone(timedelta(hours=hours, minutes=minutes, seconds=seconds))
+    return zone(tz)
 PERIODS = [(date(2026, 3, 1), date(2026, 5, 9)), (date(2026, 3, 29), date(2026, 3, 29)),
            (date(2026, 3, 5), date(2026, 3, 31)), (date(2026, 4, 10), date(2026, 4, 11)),
            (date(2026, 2, 20), date(2026, 3, 2))]
@@ -91,10 +101,10 @@ def test_periods_and_trend_weeks_equal_a_count_of_the_voices(store: sessionmaker
                                                               dim: Dimension) -> None:
     with store() as s:
         for since, until in PERIODS:
-            period = Period(since, until, zone(tz))
+            period = Period(since, until, _zone(tz))
             for spans in ([period.span(), period.previous().span()], [w for _, w in period.weeks()]):
                 assert counts_by_bucket(s, dim, spans) == _by_hand(s, dim, spans), (since, until)
-        assert sum(c.volume for c in counts_by_bucket(s, "stage", [Period(*PERIODS[0], zone(tz)).span()])[0]
+        assert sum(c.volume for c in counts_by_bucket(s, "stage", [Period(*PERIODS[0], _zone(tz)).span()])[0]
                    .values()) > 800  # nearly every voice falls in the longest period, whatever the zone
 
 
@@ -105,7 +115,7 @@ def test_top_phrases_equal_a_count_of_the_voices(store: sessionmaker[Session], t
     out, and one said at the edges can come in."""
     with store() as s:
         for since, until in PERIODS:
-            period = Period(since, until, zone(tz))
+            period = Period(since, until, _zone(tz))
             got = {stage: [(p.phrase, p.count, p.negative) for p in phrases]
                    for stage, phrases in top_phrases_by_stage(s, period, limit=limit, examples=False).items()}
             assert got == _phrases_by_hand(s, period.span(), limit), (tz, since, until)
@@ -118,7 +128,7 @@ def test_phrase_examples_are_the_most_negative_and_the_newest_voice(store: sessi
     with store() as s:
         items = list(s.scalars(select(FeedbackItem)))
         for since, until in PERIODS:
-            period = Period(since, until, zone(tz))
+            period = Period(since, until, _zone(tz))
             first = period.start().astimezone(UTC).date()
             last = (period.end() - timedelta(microseconds=1)).astimezone(UTC).date()
             chosen = top_phrases_by_stage(s, period, limit=3)

@@ -15,11 +15,11 @@ from services.journey.metrics import Counts
 from services.journey.models import (
     COUNTER_COLUMNS,
     ExperienceDay,
-    ExperienceHour,
+    ExperienceQuarter,
     StageDay,
     StageDayPhrase,
-    StageHour,
-    StageHourPhrase,
+    StageQuarter,
+    StageQuarterPhrase,
 )
 
 
@@ -62,7 +62,7 @@ def _example_updates(model: Any, excluded: Any) -> dict[str, Any]:
 
 class RollupRepository:
     """Adds to and reads from ``stage_days``, ``experience_days`` and ``stage_day_phrases`` (and adds to their
-    per-hour twins)."""
+    per-quarter-hour twins)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -100,13 +100,15 @@ class RollupRepository:
         self._bump(StageDayPhrase, ("day", "stage_id", "phrase"),
                    {k: {"count": c, "negative": n} for k, (c, n) in deltas.items()}, ("count", "negative"), examples)
 
-    def bump_hours(self, stages: Mapping[tuple[datetime, str], Counts], experiences: Mapping[tuple[datetime, str],
-                   Counts], phrases: Mapping[tuple[datetime, str, str], tuple[int, int]]) -> None:
-        """Add counters per (UTC hour, stage), (UTC hour, priority experience) and (UTC hour, stage, phrase)."""
-        self._bump(StageHour, ("hour", "stage_id"), {k: asdict(v) for k, v in stages.items()}, COUNTER_COLUMNS)
-        self._bump(ExperienceHour, ("hour", "experience_id"), {k: asdict(v) for k, v in experiences.items()},
+    def bump_quarters(self, stages: Mapping[tuple[datetime, str], Counts],
+                      experiences: Mapping[tuple[datetime, str], Counts],
+                      phrases: Mapping[tuple[datetime, str, str], tuple[int, int]]) -> None:
+        """Add counters per (UTC quarter-hour, stage), (quarter-hour, priority experience) and (quarter-hour,
+        stage, phrase)."""
+        self._bump(StageQuarter, ("quarter", "stage_id"), {k: asdict(v) for k, v in stages.items()}, COUNTER_COLUMNS)
+        self._bump(ExperienceQuarter, ("quarter", "experience_id"), {k: asdict(v) for k, v in experiences.items()},
                    COUNTER_COLUMNS)
-        self._bump(StageHourPhrase, ("hour", "stage_id", "phrase"),
+        self._bump(StageQuarterPhrase, ("quarter", "stage_id", "phrase"),
                    {k: {"count": c, "negative": n} for k, (c, n) in phrases.items()}, ("count", "negative"))
 
     def experience_counts(self, experience_id: str, first: date, last: date) -> Counts:

@@ -31,7 +31,7 @@ from services.journey.customers.service import refresh_customers
 from services.journey.identity.repository import IdentityRepository
 from services.journey.identity.service import IdentityResolver
 from services.journey.metrics import Counts
-from services.journey.models import UNSTAGED, CustomerEventRecord, FeedbackItem, utc_hour
+from services.journey.models import UNSTAGED, CustomerEventRecord, FeedbackItem, utc_quarter
 from services.journey.rollups.repository import Examples, RollupRepository
 from services.journey.story.repository import StoryRepository
 from shared.contracts import (
@@ -88,9 +88,9 @@ class _Batch:
         self.stage_days: dict[tuple[date, str], Counts] = defaultdict(Counts)
         self.experience_days: dict[tuple[date, str], Counts] = defaultdict(Counts)
         self.phrases: dict[tuple[date, str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
-        self.stage_hours: dict[tuple[datetime, str], Counts] = defaultdict(Counts)
-        self.experience_hours: dict[tuple[datetime, str], Counts] = defaultdict(Counts)
-        self.phrase_hours: dict[tuple[datetime, str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
+        self.stage_quarters: dict[tuple[datetime, str], Counts] = defaultdict(Counts)
+        self.experience_quarters: dict[tuple[datetime, str], Counts] = defaultdict(Counts)
+        self.phrase_quarters: dict[tuple[datetime, str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
         self.stage_examples: dict[tuple[date, str], Examples] = {}
         self.phrase_examples: dict[tuple[date, str, str], Examples] = {}
         self.refresh_from: dict[str, datetime | None] = {}
@@ -133,26 +133,26 @@ def apply_enriched(*, session: Session, events: Sequence[CloudEvent[FeedbackEnri
         experiences = experiences_of(ctx.journey_map, stage, fb.text, enriched.key_phrases)
         items.append(_item(event, customer_id, [pe.id for pe in experiences], now))
 
-        at = fb.occurred_at.astimezone(UTC)  # rollups are of UTC days and hours, whatever offset the source gave
-        day, hour = at.date(), utc_hour(at)
+        at = fb.occurred_at.astimezone(UTC)  # rollups are of UTC days and quarter-hours, whatever the source's offset
+        day, quarter = at.date(), utc_quarter(at)
         counts = Counts.of_item(sentiment=enriched.sentiment.label.value, score=enriched.sentiment.score,
                                 nps=fb.scores.nps, csat=fb.scores.csat, ces=fb.scores.ces,
                                 aided=fb.kind is FeedbackKind.AIDED)
         stage_key = stage or UNSTAGED
         batch.stage_days[(day, stage_key)] = batch.stage_days[(day, stage_key)].add(counts)
-        batch.stage_hours[(hour, stage_key)] = batch.stage_hours[(hour, stage_key)].add(counts)
+        batch.stage_quarters[(quarter, stage_key)] = batch.stage_quarters[(quarter, stage_key)].add(counts)
         example = Examples.of(fb.feedback_id, enriched.sentiment.score, fb.occurred_at)
         batch.stage_examples[(day, stage_key)] = example.merge(batch.stage_examples.get((day, stage_key)))
         for pe in experiences:
             batch.experience_days[(day, pe.id)] = batch.experience_days[(day, pe.id)].add(counts)
-            batch.experience_hours[(hour, pe.id)] = batch.experience_hours[(hour, pe.id)].add(counts)
+            batch.experience_quarters[(quarter, pe.id)] = batch.experience_quarters[(quarter, pe.id)].add(counts)
             batch.experience_latest[pe.id] = max(day, batch.experience_latest.get(pe.id, day))
         negative = int(enriched.sentiment.label.value == "negative")
         for phrase in dict.fromkeys(p[:200] for p in enriched.key_phrases):
             count, neg = batch.phrases[(day, stage_key, phrase)]
             batch.phrases[(day, stage_key, phrase)] = (count + 1, neg + negative)
-            count, neg = batch.phrase_hours[(hour, stage_key, phrase)]
-            batch.phrase_hours[(hour, stage_key, phrase)] = (count + 1, neg + negative)
+            count, neg = batch.phrase_quarters[(quarter, stage_key, phrase)]
+            batch.phrase_quarters[(quarter, stage_key, phrase)] = (count + 1, neg + negative)
             batch.phrase_examples[(day, stage_key, phrase)] = example.merge(
                 batch.phrase_examples.get((day, stage_key, phrase)))
         if negative and stage:
@@ -228,7 +228,7 @@ def _finish(session: Session, batch: _Batch, resolver: IdentityResolver, ctx: St
     rollups.bump_stage_days(batch.stage_days, batch.stage_examples)
     rollups.bump_experience_days(batch.experience_days)
     rollups.bump_phrases(batch.phrases, batch.phrase_examples)
-    rollups.bump_hours(batch.stage_hours, batch.experience_hours, batch.phrase_hours)
+    rollups.bump_quarters(batch.stage_quarters, batch.experience_quarters, batch.phrase_quarters)
     for survivor, merged in resolver.merged:
         batch.touch_customer(survivor, None)  # a merge changes the whole history: re-assess from the start
         batch.touch_customer(merged, None)  # not re-assessed (merged), but taken out of the asset ledger
