@@ -83,6 +83,9 @@ class Result:
     """CPU time (user + system) the server's processes used during the measurement."""
     published: int | None = None
     """Outbox rows the relay published during the measurement (ingest only)."""
+    reconnections: int = 0
+    """Connections the server ended (``Connection: close``: a busier worker process rebalancing) and the client
+    opened again."""
 
     def cpu_us_per_item(self) -> float:
         return self.cpu_s / self.items * 1e6 if self.items else 0.0
@@ -139,13 +142,18 @@ async def _drive(port: int, *, batch: int, seconds: float, concurrency: int, lab
                 t0 = time.perf_counter()
                 writer.write(payload)
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
+                length, close = 0, False
                 for line in head.split(b"\r\n"):
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
+                    close = close or line.lower().replace(b" ", b"") == b"connection:close"
                 if length:
                     await reader.readexactly(length)
                 elapsed = time.perf_counter() - t0
+                if close:  # the server ends this connection (a busier worker rebalancing): open a new one
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    result.reconnections += 1
                 status = int(head[9:12])
                 result.requests += 1
                 result.latencies.append(elapsed)
@@ -327,7 +335,8 @@ def main() -> None:
           f"batched items/s (bare {cores * 1e6 / max(batch_bare.cpu_us_per_item(), 1):.0f})")
     for r in (single_ingest, batch_ingest):
         print(f"{r.label}: the relay published {(r.published or 0) / r.seconds:.0f} items/s to the broker during the "
-              f"measurement ({r.published} of the {r.items} accepted)")
+              f"measurement ({r.published} of the {r.items} accepted); connections the server ended to rebalance "
+              f"its worker processes: {r.reconnections}")
     print(f"outbox drained {drained:.1f} s after the last request (backlog now {backlog:.0f})")
     print(f"warnings and errors ingest logged: {len(logged)}" + "".join(f"\n  {line[:300]}" for line in logged[:5]))
     for fmt, (import_rate, import_s, import_rss) in imports.items():

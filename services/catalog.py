@@ -23,6 +23,10 @@ class ServiceSpec:
     app_factory: str
     needs_schemas: tuple[str, ...]
     startup_timeout_s: float = 60.0
+    balance_connections: bool = False
+    """With several worker processes, end keep-alive connections of a busier worker (``shared/http/balance.py``):
+    for CPU-bound requests from few clients (reporting). Not ingest: its workers wait on the same database writer
+    lock, and moving connections there only added reconnections (p99 of batches doubled in ``bench/ingest.py``)."""
 
 
 MIGRATIONS = {
@@ -38,6 +42,7 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec("ingest", IngestSettings, "services.ingest.app:create_app", ("ingest",)),
         ServiceSpec("nlp", NlpSettings, "services.nlp.app:create_app", (), startup_timeout_s=300.0),
         ServiceSpec("journey", JourneySettings, "services.journey.app:create_app", ("journey",)),
-        ServiceSpec("reporting", ReportingSettings, "services.reporting.app:create_app", ("journey", "reporting")),
+        ServiceSpec("reporting", ReportingSettings, "services.reporting.app:create_app", ("journey", "reporting"),
+                    balance_connections=True),
     )
 }

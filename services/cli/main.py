@@ -42,10 +42,10 @@ def serve(service: str) -> None:
 
         upgrade_schemas(settings, spec.needs_schemas)
     workers: int = getattr(settings, "workers", 1)  # ingest: LP_INGEST_WORKERS (services/ingest/leader.py)
-    load_file = create_table_file() if workers > 1 else None
+    load_file = create_table_file() if workers > 1 and spec.balance_connections else None
     if load_file is not None:  # the workers' shared table of their loads (shared/http/balance.py)
         os.environ[WORKER_LOAD_ENV] = str(load_file)
-    else:  # one process: nothing to balance, whatever an inherited environment says
+    else:  # one process, or a service that does not balance, whatever an inherited environment says
         os.environ.pop(WORKER_LOAD_ENV, None)
     try:
         uvicorn.run(spec.app_factory, factory=True, host=settings.host, port=settings.port, log_config=None,

@@ -13,8 +13,9 @@ at most). The client opens a new connection for its
 next request, and that one goes to a worker that is waiting to accept: the idle one wins that race, since the
 busy worker's event loop first has to get the interpreter's lock back from the thread doing its requests.
 
-``serve`` creates the table's file for a multi-worker service and passes its path in ``LP_WORKER_LOAD_FILE``
-(``WORKER_LOAD_ENV``); without it (one worker, tests) nothing is balanced.
+``serve`` creates the table's file for a multi-worker service that balances (``ServiceSpec.balance_connections``:
+reporting) and passes its path in ``LP_WORKER_LOAD_FILE`` (``WORKER_LOAD_ENV``); without it (one worker, ingest,
+tests) nothing is balanced.
 """
 
 from __future__ import annotations
