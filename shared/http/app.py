@@ -12,7 +12,7 @@ from anyio import to_thread
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
-from shared.http.balance import WORKER_LOAD_ENV, ConnectionBalancer, LoadTable
+from shared.http.balance import WORKER_LOAD_ENV, ConnectionBalancer, join
 from shared.http.bodies import DEFAULT_MAX_JSON_DEPTH, RequestBodyGuard
 from shared.http.errors import install_error_handlers
 from shared.http.openapi import install_openapi, require_declared_content_type
@@ -64,7 +64,7 @@ def create_service_app(
     connection while its worker is busier than another (``shared.http.balance``).
     """
     load_file = os.environ.get(WORKER_LOAD_ENV)
-    table = LoadTable(Path(load_file)) if load_file else None
+    table = join(Path(load_file)) if load_file else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -4,14 +4,14 @@ With ``LP_<SERVICE>_WORKERS`` > 1, uvicorn's workers share one listening socket:
 connection to whichever worker accepts it first, and a client that keeps its connection open (a dashboard's
 connection pool, a reverse proxy, a benchmark's clients) stays with that worker for good. With few clients the
 split is often uneven: six of eight connections on one worker double its queue while the other idles
-(measured on reporting in docs/scaling.md).
+(docs/reporting.md, "Connections follow the load").
 
 Each worker keeps its load (requests in progress, averaged over the last half second) in a small table shared
 through a file (``LoadTable``), and ``ConnectionBalancer`` ends a response's connection (``Connection: close``)
 when its worker's load is at least ``MARGIN`` above the least loaded worker's (one connection per ``COOLDOWN_S``
-at most). The client opens a new connection for its
-next request, and that one goes to a worker that is waiting to accept: the idle one wins that race, since the
-busy worker's event loop first has to get the interpreter's lock back from the thread doing its requests.
+at most). The client opens a new connection for its next request, and that one goes to a worker that is waiting
+to accept: the idle one wins that race, since the busy worker's event loop first has to get the interpreter's
+lock back from the thread doing its requests.
 
 ``serve`` creates the table's file for a multi-worker service that balances (``ServiceSpec.balance_connections``:
 reporting) and passes its path in ``LP_WORKER_LOAD_FILE`` (``WORKER_LOAD_ENV``); without it (one worker, ingest,
@@ -21,6 +21,7 @@ tests) nothing is balanced.
 from __future__ import annotations
 
 import fcntl
+import logging
 import math
 import mmap
 import os
@@ -34,9 +35,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.observability.metrics import HTTP_CONNECTIONS_REBALANCED
 
+log = logging.getLogger(__name__)
+
 WORKER_LOAD_ENV = "LP_WORKER_LOAD_FILE"
 SLOTS = 64
-"""Workers one table can hold (more are served, unbalanced)."""
+"""Workers one table can hold (``join`` leaves any more unbalanced)."""
 AVERAGE_S = 0.5
 """Time constant of a worker's load: its requests in progress, averaged over about the last half second."""
 MARGIN = 1.5
@@ -44,6 +47,19 @@ MARGIN = 1.5
 COOLDOWN_S = 0.5
 """A worker ends at most one connection per this many seconds: the load it moved needs that long to show."""
 _CELLS = 4  # per slot: pid, requests in progress, averaged load (a float), when it was last updated (ns)
+
+
+def join(path: Path) -> LoadTable | None:
+    """This worker's slot in the table at ``path``; ``None`` (and a warning) when all ``SLOTS`` are taken."""
+    try:
+        return LoadTable(path)
+    except TableFull as exc:
+        log.warning("%s; this worker runs without connection balancing", exc)
+        return None
+
+
+class TableFull(RuntimeError):
+    """Every slot of the table belongs to a live worker."""
 
 
 def create_table_file() -> Path:
@@ -84,7 +100,7 @@ class LoadTable:
                     self._ints[base + 1], self._floats[base + 2], self._ints[base + 3] = 0, 0.0, self.clock()
                     self._ints[base] = self.pid
                     return slot
-        raise RuntimeError(f"the worker load table holds {SLOTS} workers already")
+        raise TableFull(f"the worker load table holds {SLOTS} workers already")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

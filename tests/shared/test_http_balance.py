@@ -26,6 +26,7 @@ from shared.http.balance import (
     ConnectionBalancer,
     LoadTable,
     create_table_file,
+    join,
 )
 from shared.http.ops import ReadinessCheck
 from shared.process import stop_process
@@ -101,6 +102,14 @@ def test_a_worker_ends_a_connection_when_its_load_stays_above_the_least_loaded_o
     mine.close()
     assert other.least_other() is None  # the slot was given back
     other.close()
+
+
+def test_a_worker_past_the_last_slot_runs_unbalanced(table_file: Path, other_pid: int) -> None:
+    cells = memoryview(bytearray(table_file.read_bytes())).cast("q")
+    for slot in range(SLOTS):  # every slot held by a live process
+        cells[4 * slot] = other_pid
+    table_file.write_bytes(cells.tobytes())
+    assert join(table_file) is None
 
 
 def test_the_slot_of_a_worker_that_died_is_reused_and_never_counts(table_file: Path, other_pid: int) -> None:
