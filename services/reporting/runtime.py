@@ -31,7 +31,9 @@ class ReportingRuntime:
     @classmethod
     def start(cls, settings: ReportingSettings) -> ReportingRuntime:
         """Open the story store (owned and migrated by journey) for reading, and the key store."""
-        engine = create_db_engine(settings.database_url_for("journey"))
+        url = settings.database_url_for("journey")
+        engine = create_db_engine(url, **({} if url.startswith("sqlite") else {"connect_args": {
+            "options": f"-c max_parallel_workers_per_gather={settings.pg_parallel_workers}"}}))
         own_engine = create_db_engine(settings.database_url_for("reporting"))
         bootstrap = settings.api_key.get_secret_value() if settings.api_key else None
         guard = Guard(bootstrap_key=bootstrap or None, lookup=db_lookup(make_session_factory(own_engine)),

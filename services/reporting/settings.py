@@ -29,6 +29,12 @@ class ReportingSettings(ServiceSettings):
         "come first served. A report is Python work under the interpreter's lock: two at once in one process each "
         "take as long as both (docs/reporting.md). Raise it where reports mostly wait on a remote database.",
     )
+    pg_parallel_workers: int = Field(
+        0, ge=0, le=64, validation_alias=AliasChoices("LP_REPORTING_PG_PARALLEL_WORKERS"),
+        description="PostgreSQL only: parallel workers one report query may start (its connections' "
+        "max_parallel_workers_per_gather; LP_REPORTING_PG_PARALLEL_WORKERS). 0: none. Reports are many small "
+        "reads; a parallel plan's start-up cost several times their run time on the bench (docs/reporting.md).",
+    )
     page_size_max: int = Field(200, ge=1, le=1000)
     report_cache_s: float = Field(10.0, ge=0, description="How long computed reports are reused (0: off).")
     rate_limit: str = Field("600/minute", description="Requests per key, e.g. 600/minute or 20/second.")
