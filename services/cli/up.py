@@ -96,6 +96,10 @@ def _print_where_to_look(stack: Stack, key: str, admin_key: str, bootstrap: str,
     ingest, reporting = stack["ingest"].url, stack["reporting"].url
     click.echo("")
     click.secho("Listening Path is running (embedded mode).", bold=True)
+    click.echo("")
+    click.secho(f"  Customer room  {reporting}/room", bold=True)
+    click.echo("  (sign in with the key shown below: the demo company's journey, targets, customers and voices)")
+    click.echo("")
     for name, proc in stack.processes.items():
         click.echo(f"  {name:<10} {proc.url}   (API docs: {proc.url}/docs)")
     click.echo(f"  broker     {bootstrap}")

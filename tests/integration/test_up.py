@@ -43,6 +43,13 @@ def test_up_runs_the_demo_and_a_new_item_shows_up_enriched(tmp_path: Path) -> No
         reporting = f"http://127.0.0.1:{ports['reporting']}"
         assert f"reporting  {reporting}" in text
         assert "loaded the demo company's feedback" in text
+        room = re.search(r"Customer room\s+(\S+)", text)  # what a newcomer opens first
+        assert room, text
+        assert room.group(1) == f"{reporting}/room"
+        page = httpx.get(room.group(1), timeout=10, follow_redirects=True)  # not signed in: the sign-in page
+        assert page.status_code == 200
+        assert page.url.path == "/room/login"
+        assert "<form" in page.text
 
         def demo_visible() -> int:
             stages = httpx.get(f"{reporting}/v1/stages", params={"since": "2026-01-01", "until": "2026-12-31"},
