@@ -10,9 +10,9 @@ stage and phrase rollups also name example voices, read by primary key.
 Emails are stored only as keyed hashes.
 
 Full-text search over ``feedback_items.text`` is an index the migrations keep
-(revision 0003), outside these models because it differs by backend: on
-SQLite the FTS5 table ``feedback_search`` (external content, kept in step by
-triggers), on PostgreSQL the generated ``tsvector`` column ``search_vector``
+(revisions 0003 and 0012), outside these models because it differs by backend: on
+SQLite the FTS5 table ``feedback_search`` (contentless, its rows keyed by when
+each voice happened, kept in step by triggers), on PostgreSQL the generated ``tsvector`` column ``search_vector``
 with a GIN index. ``services/reporting/feedback/search.py`` queries both.
 """
 

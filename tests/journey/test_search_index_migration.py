@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alembic import command
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, text
 
 from services.catalog import MIGRATIONS
 from services.cli.migrate import upgrade_schemas
@@ -38,8 +38,7 @@ def events() -> list[CloudEvent[FeedbackEnriched]]:
 def found(url: str, q: str) -> set[str]:
     engine = create_db_engine(url)
     with make_session_factory(engine)() as s:
-        stmt = text_index(s).newest(s, select(FeedbackItem.feedback_id), parse(q), narrowed=False)
-        ids = set(s.scalars(stmt))
+        ids = {item.feedback_id for item in s.scalars(text_index(s).newest(s, [], parse(q), (None, None), 100))}
     engine.dispose()
     return ids
 

@@ -38,8 +38,8 @@ RELEVANCE = "relevance"
             description="Filters combine. `q` is a full-text search: every word must appear, in any form "
             "(`invoices` finds `invoice`); `\"exact phrase\"`; `-word` leaves a word out; punctuation is ignored. "
             "With `q` the list is most relevant first (`sort=newest` for newest first), without it newest first; "
-            "a common word searched without a customer, or a stage within a period, is ranked among its most recent "
-            "matches (some thousands; docs/reporting.md), while `sort=newest` and CSV list every match. "
+            "a common word is ranked among its newest matches (some thousands, of the period if any; "
+            "docs/reporting.md), while `sort=newest` and CSV list every match. "
             "Periods are whole days of `tz`, both ends included. `format=csv` streams every match as CSV, newest "
             "first, instead of one page.")
 def list_feedback(

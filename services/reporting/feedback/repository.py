@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.journey.models import FeedbackItem
-from services.reporting.feedback.search import RankAfter, SearchQuery, text_index
+from services.reporting.feedback.search import (
+    NEWEST_FIRST,
+    Bounds,
+    RankAfter,
+    SearchQuery,
+    in_period,
+    text_index,
+)
 
 Sort = Literal["newest", "relevance"]
 
@@ -54,6 +61,7 @@ class FeedbackReadRepository:
         self.session = session
 
     def _filters(self, flt: FeedbackFilter) -> list[ColumnElement[bool]]:
+        """The conditions of every filter but the period (``in_period`` has those)."""
         where: list[ColumnElement[bool]] = []
         if flt.stage is not None:
             where.append(FeedbackItem.stage_id == flt.stage)
@@ -65,26 +73,25 @@ class FeedbackReadRepository:
             where.append(FeedbackItem.source == flt.source)
         if flt.provider:
             where.append(FeedbackItem.provider == flt.provider)
-        if flt.start is not None:
-            where.append(FeedbackItem.occurred_at >= flt.start)
-        if flt.end is not None:
-            where.append(FeedbackItem.occurred_at < flt.end)
         return where
 
     def page(self, flt: FeedbackFilter, after: Position | None, limit: int) -> Sequence[FeedbackItem]:
         """Up to ``limit`` items after ``after``, newest first."""
         where = self._filters(flt)
+        period: Bounds = (flt.start, flt.end)
         if after is not None:
             where.append(or_(
                 FeedbackItem.occurred_at < after.occurred_at,
                 and_(FeedbackItem.occurred_at == after.occurred_at, FeedbackItem.feedback_id < after.feedback_id),
             ))
-        stmt: Any = select(FeedbackItem).where(*where)
-        if flt.search is not None:
-            narrowed = flt.stage is not None or bool(flt.customer_ids)
-            stmt = text_index(self.session).newest(self.session, stmt, flt.search, narrowed=narrowed,
-                                                   few=bool(flt.customer_ids) or _stage_in_period(flt))
-        stmt = stmt.order_by(FeedbackItem.occurred_at.desc(), FeedbackItem.feedback_id.desc()).limit(limit)
+        if flt.search is None:
+            stmt = select(FeedbackItem).where(*where, *in_period(period)).order_by(*NEWEST_FIRST).limit(limit)
+            return self.session.scalars(stmt).all()
+        if after is not None:  # nothing past the position is later than it: for the index, the period ends there
+            just_after = after.occurred_at + timedelta(microseconds=1)
+            period = (flt.start, just_after if flt.end is None else min(flt.end, just_after))
+        stmt = text_index(self.session).newest(self.session, where, flt.search, period, limit,
+                                               few=bool(flt.customer_ids))
         return self.session.scalars(stmt).all()
 
     def ranked_page(self, flt: FeedbackFilter, after: RankAfter | None, limit: int) -> list[Hit]:
@@ -95,7 +102,8 @@ class FeedbackReadRepository:
         # filters are cheaper checked match by match (measured on a million items, docs/reporting.md).
         narrowed = bool(flt.customer_ids) or _stage_in_period(flt)
         stmt = text_index(self.session).ranked(self.session, self._filters(flt), flt.search, after, limit,
-                                                narrowed=narrowed, period=(flt.start, flt.end))
+                                                period=(flt.start, flt.end), narrowed=narrowed,
+                                                few=bool(flt.customer_ids))
         return [Hit(item, float(rank), str(key)) for item, rank, key in self.session.execute(stmt)]
 
     def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:

@@ -3,34 +3,35 @@
 The query language is a search box's: words (all must appear, in any form: ``invoices`` finds
 ``invoice``), ``"exact phrases"``, and ``-word`` or ``-"a phrase"`` to leave out. Punctuation is ignored.
 
-The index belongs to the story store (journey's migration 0003):
+The index belongs to the story store (journey's migrations 0003 and 0012):
 
-* SQLite — the FTS5 table ``feedback_search`` (external content over ``feedback_items``, porter stemming,
-  diacritics folded), kept in step by triggers; ranked by BM25;
+* SQLite — the FTS5 table ``feedback_search`` (contentless, rows keyed by when the voice happened, porter
+  stemming, diacritics folded), kept in step by triggers; ranked by BM25;
 * PostgreSQL — the generated column ``feedback_items.search_vector`` (``to_tsvector('lp_search', text)``: English
   stemming, diacritics folded with ``unaccent`` where the extension exists) with a GIN index; ranked by
   ``ts_rank_cd`` (cover density).
 
-``text_index`` picks the implementation; both give a match condition on ``feedback_items`` and a rank where
-lower is better, so the repository above them is the same on both backends.
+``text_index`` picks the implementation; both give the newest matches and the most relevant ones (a rank where
+lower is better) under the same filters, so the repository above them is the same on both backends.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
     bindparam,
     cast,
     column,
-    exists,
     func,
     literal,
     literal_column,
@@ -88,41 +89,85 @@ class RankAfter:
     key: str
 
 
+Bounds = tuple[datetime | None, datetime | None]
+"""A period: the kept items are at or after the first instant and before the second (``None``: unbounded)."""
+NEWEST_FIRST = (FeedbackItem.occurred_at.desc(), FeedbackItem.feedback_id.desc())
+"""The order of a newest-first list: the time, then the id."""
+
+
+def in_period(period: Bounds) -> list[ColumnElement[bool]]:
+    """The conditions on ``feedback_items`` that keep ``period``."""
+    start, end = period
+    return ([FeedbackItem.occurred_at >= start] if start is not None else []) + (
+        [FeedbackItem.occurred_at < end] if end is not None else [])
+
+
 class TextIndex(Protocol):
     """A full-text index over ``feedback_items.text``."""
 
-    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool,
-               few: bool = False) -> Select[Any]:
-        """``stmt`` (a newest-first select from ``feedback_items``) narrowed to matches. ``narrowed``: other
-        filters already bound the rows through an index (stage or customer); ``few``: and to a bounded number
-        (a customer, or a stage within a period)."""
+    def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
+               limit: int, *, few: bool = False) -> Select[Any]:
+        """The newest ``limit`` matches passing ``where`` within ``period``: a select of ``FeedbackItem`` in
+        ``NEWEST_FIRST`` order. ``few``: ``where`` keeps a few rows found through an index (a customer's)."""
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
-               after: RankAfter | None, limit: int, *, narrowed: bool = True,
-               period: tuple[datetime | None, datetime | None] = (None, None)) -> Select[Any]:
-        """Up to ``limit`` matches passing ``where``, most relevant first, after ``after``: rows of
-        (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: as for
-        ``newest``; ``period``: the start and end of the period ``where`` keeps, if any."""
+               after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
+               few: bool = False) -> Select[Any]:
+        """Up to ``limit`` matches passing ``where`` within ``period``, most relevant first, after ``after``: rows
+        of (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: the
+        filters bound the rows through an index to a small set (a customer, or a stage within a period);
+        ``few``: as for ``newest``."""
+
+
+ITEM_BITS = 30
+"""The low bits of a SQLite index key, which name the item (its ``feedback_items.rowid``); the bits above them are
+the second the voice happened (journey migration 0012)."""
+ITEM_MASK = (1 << ITEM_BITS) - 1
+
+
+def _tighter(current: int | None, other: int | None, pick: Callable[[int, int], int]) -> int | None:
+    return other if current is None else current if other is None else pick(current, other)
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """SQLite index keys from ``low`` to ``high``, both included (``None``: unbounded). ``exact``: the range holds
+    the period's voices and no other (its ends are whole seconds), so their times need not be read."""
+
+    low: int | None
+    high: int | None
+    exact: bool = True
+
+    @staticmethod
+    def of(period: Bounds) -> KeyRange:
+        """The keys of the voices within ``period``."""
+        start, end = period
+        low = math.floor(start.timestamp()) << ITEM_BITS if start is not None else None
+        # Before ``end``: up to the second before it when it is a whole second, else up to its own second.
+        high = (math.ceil(end.timestamp()) << ITEM_BITS) - 1 if end is not None else None
+        return KeyRange(low, high, all(t is None or t.microsecond == 0 for t in period))
+
+    def within(self, low: int | None, high: int | None) -> KeyRange:
+        """The part of this range between ``low`` and ``high``."""
+        return KeyRange(_tighter(self.low, low, max), _tighter(self.high, high, min), self.exact)
 
 
 class SqliteTextIndex:
-    """FTS5 (``feedback_search``), ranked by BM25 (its ``rank`` column); ties broken by rowid. With more than
-    ``RANKED`` matches, relevance orders the ``RANKED`` stored last (see docs/reporting.md).
+    """FTS5 (``feedback_search``), ranked by BM25 (its ``rank`` column); ties broken by the index key.
 
-    Plans chosen from EXPLAIN QUERY PLAN on a million items: the other filters reach FTS5 as ``+rowid IN
-    (...)`` (the ``+`` keeps SQLite from handing each rowid to FTS5 as a separate lookup, which re-ran the search
-    per row), and only the page's rows are joined back to ``feedback_items``. Newest first, a common term walks
-    the time index and probes the match set; a rare one reads its matches and sorts them.
+    The index numbers each voice by when it happened (journey migration 0012: the second in the high bits, the
+    item's rowid in the low ``ITEM_BITS``), and FTS5 keeps each word's matches in that order and seeks in them. So
+    a period is a key range, read whatever order the voices were stored in; newest first is the index's own
+    order, read backwards until the page is full; and with more than ``RANKED`` matches, relevance orders the
+    newest ``RANKED`` (see docs/reporting.md). Other filters are checked on each match by primary key, except a
+    customer's few rows, which are read first and intersected with the matches.
     """
 
     fts = table("feedback_search", column("rowid"), column("rank"), column("feedback_search"))
+    key: ColumnElement[Any] = literal_column("feedback_search.rowid")
     rowid: ColumnElement[Any] = literal_column("feedback_items.rowid")
-    COMMON = 5000
-    NARROW = 0.5
-    """A search reads the index only between the first and last rowid its filters keep when those span at most
-    this share of the table (see ``_within``)."""
     RANKED = 5000
-    """Relevance orders at most this many matches (passing the filters): the ones stored last."""
+    """Relevance orders at most this many matches (passing the filters): the newest."""
 
     @staticmethod
     def expression(query: SearchQuery) -> str:
@@ -130,62 +175,70 @@ class SqliteTextIndex:
         expr = " AND ".join(f'"{p}"' for p in query.required)
         return expr + "".join(f' NOT "{p}"' for p in query.excluded)
 
-    def _match(self, query: SearchQuery) -> ColumnElement[bool]:
-        return self.fts.c.feedback_search.op("MATCH")(bindparam("fts_query", self.expression(query)))
+    @classmethod
+    def item_key(cls) -> ColumnElement[Any]:
+        """The index key of a ``feedback_items`` row, as the migration's triggers compute it."""
+        second = cast(func.strftime("%s", FeedbackItem.occurred_at), Integer)
+        return second.op("<<")(ITEM_BITS).op("|")(cls.rowid.op("&")(ITEM_MASK))
 
-    def _within(self, session: Session, hits: Select[Any], rows: Select[Any]) -> Select[Any]:
-        """``hits`` (a select from the index) kept to the rowids between the first and the last of ``rows``, when
-        those lie in at most ``NARROW`` of the table. ``rows`` must be few (a customer's, a stage's in a period):
-        finding their first and last reads all of them.
+    def _hits(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, keys: KeyRange,
+              *, few: bool, columns: Sequence[ColumnElement[Any]]) -> Select[Any]:
+        """``columns`` of the matches passing ``where`` within ``keys``."""
+        stmt = select(*columns).select_from(self.fts).where(self.fts.c.feedback_search.op("MATCH")(
+            bindparam("fts_query", self.expression(query))))
+        if few and where:  # read the few rows, then only the part of the index between their first and last keys
+            rows = select(self.item_key().label("k")).select_from(FeedbackItem).where(*where)
+            span = rows.subquery()
+            first, last = session.execute(select(func.min(span.c.k), func.max(span.c.k))).one()
+            keys = keys.within(first, last) if first is not None else KeyRange(1, 0)  # no row: an empty range
+            # ``+`` keeps SQLite from handing each key to FTS5 as a lookup of its own (re-running the search).
+            stmt = stmt.where(literal_column("+feedback_search.rowid").in_(rows))
+        elif where:
+            stmt = stmt.join(FeedbackItem, self.rowid == self.key.op("&")(ITEM_MASK)).where(*where)
+        if keys.low is not None:
+            stmt = stmt.where(self.key >= keys.low)
+        if keys.high is not None:
+            stmt = stmt.where(self.key <= keys.high)
+        return stmt
 
-        FTS5 then seeks its lists of matches to that rowid range instead of reading them whole. Rowids follow
-        arrival, so in a store fed as feedback comes the rows of a period (and of a stage within it) lie close
-        together, and a common word costs what its matches in that range cost. Where they are spread over the
-        table (old exports imported in any order) the seeking would only cost more, and the range is left out.
-        """
-        first, last = session.execute(rows.with_only_columns(func.min(self.rowid), func.max(self.rowid))).one()
-        if first is None:
-            first, last = 1, 0  # no row passes the filters: nothing can match
-        elif last - first > self.NARROW * (session.scalar(select(func.max(self.rowid)).select_from(FeedbackItem))
-                                           or 0):
-            return hits
-        return hits.where(self.fts.c.rowid.between(bindparam("first_rowid", first), bindparam("last_rowid", last)))
+    def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
+               limit: int, *, few: bool = False) -> Select[Any]:
+        keys = KeyRange.of(period)
+        where = [*where, *([] if keys.exact else in_period(period))]
+        found = self._keys(session, where, query, keys, few=few, limit=limit)
+        if len(found) == limit:
+            # The keys order by the second, then by rowid; the page by the time, then by id. Voices of the last
+            # second not yet read may belong on the page: read them too, and let the page's order decide.
+            second = (found[-1] >> ITEM_BITS) << ITEM_BITS
+            found += self._keys(session, where, query, keys.within(second, found[-1] - 1), few=few, limit=None)
+        return (select(FeedbackItem).where(self.rowid.in_([k & ITEM_MASK for k in found]))
+                .order_by(*NEWEST_FIRST).limit(limit))
 
-    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool,
-               few: bool = False) -> Select[Any]:
-        matches = select(self.fts.c.rowid).where(self._match(query))
-        if narrowed:
-            return stmt.where(self.rowid.in_(self._within(session, matches, stmt) if few else matches))
-        common = session.scalar(select(func.count()).select_from(matches.limit(self.COMMON).subquery()))
-        # A common term: ``+rowid`` keeps SQLite from fetching every match by rowid and sorting them all; it walks
-        # ``ix_feedback_items_occurred_id`` newest first instead, probing the match set, and stops at the page
-        # (docs/reporting.md has the bench figures). A rare term is cheaper fetched and sorted (walking the index
-        # for one match reads the whole table).
-        rowid = literal_column("+feedback_items.rowid") if (common or 0) >= self.COMMON else self.rowid
-        return stmt.where(rowid.in_(matches))
+    def _keys(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, keys: KeyRange,
+              *, few: bool, limit: int | None) -> list[int]:
+        """The keys of the matches, newest first (up to ``limit``)."""
+        hits = self._hits(session, where, query, keys, few=few, columns=[self.key])
+        return list(session.scalars(hits.order_by(self.key.desc()).limit(limit)))
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
-               after: RankAfter | None, limit: int, *, narrowed: bool = True,
-               period: tuple[datetime | None, datetime | None] = (None, None)) -> Select[Any]:
-        fts = self.fts
-        hits = select(fts.c.rowid.label("hit"), fts.c.rank.label("rank")).where(self._match(query))
-        if where and narrowed:
-            rows = select(self.rowid).where(*where)
-            hits = self._within(session, hits, rows).where(literal_column("+feedback_search.rowid").in_(rows))
-        elif where:  # wide filters (a period, a source): check each match by primary key, newest stored first
-            hits = hits.where(exists(select(literal(1)).select_from(FeedbackItem)
-                                     .where(self.rowid == fts.c.rowid, *where)))
-        # BM25 is computed only for the rows FTS5 hands out: walking the matches from the last stored one and
-        # stopping at RANKED bounds the cost of a common word (ranking 100,000 matches took 160 ms, 5,000 19 ms).
-        ranked = hits.order_by(fts.c.rowid.desc()).limit(self.RANKED).subquery("ranked")
+               after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
+               few: bool = False) -> Select[Any]:
+        keys = KeyRange.of(period)
+        where = [*where, *([] if keys.exact else in_period(period))]
+        hits = self._hits(session, where, query, keys, few=few,
+                          columns=[self.key.label("hit"), self.fts.c.rank.label("rank")])
+        # BM25 is computed only for the rows FTS5 hands out: walking the matches from the newest and stopping at
+        # RANKED bounds the cost of a common word (ranking 100,000 matches took 160 ms, 5,000 19 ms).
+        ranked = hits.order_by(self.key.desc()).limit(self.RANKED).subquery("ranked")
         page_q = select(ranked.c.hit, ranked.c.rank)
         if after is not None:
-            if not after.key.isdigit():
+            if not after.key.lstrip("-").isdigit():
                 raise InvalidCursor("the cursor is not one this API returned")
             page_q = page_q.where(or_(ranked.c.rank > after.rank,
                                       and_(ranked.c.rank == after.rank, ranked.c.hit > int(after.key))))
         page = page_q.order_by(ranked.c.rank, ranked.c.hit).limit(limit).subquery("hits")
-        return (select(FeedbackItem, page.c.rank, page.c.hit).join(page, page.c.hit == self.rowid)
+        return (select(FeedbackItem, page.c.rank, page.c.hit)
+                .join(page, self.rowid == page.c.hit.op("&")(ITEM_MASK))
                 .order_by(page.c.rank, page.c.hit))
 
 
@@ -228,16 +281,17 @@ class PostgresTextIndex:
         parts += [not_(self.vector.op("@@")(self.tsquery(p))) for p in query.excluded]
         return and_(*parts)
 
-    def newest(self, session: Session, stmt: Select[Any], query: SearchQuery, *, narrowed: bool,
-               few: bool = False) -> Select[Any]:
-        return stmt.where(self.condition(query))
+    def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
+               limit: int, *, few: bool = False) -> Select[Any]:
+        return (select(FeedbackItem).where(*where, *in_period(period), self.condition(query))
+                .order_by(*NEWEST_FIRST).limit(limit))
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
-               after: RankAfter | None, limit: int, *, narrowed: bool = True,
-               period: tuple[datetime | None, datetime | None] = (None, None)) -> Select[Any]:
+               after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
+               few: bool = False) -> Select[Any]:
         # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
         rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
-        condition = [self.condition(query), *where]
+        condition = [self.condition(query), *where, *in_period(period)]
         # A rare term is ranked whole: intersecting its few matches with the window's 100,000 keys costs more.
         common = not narrowed and self._estimated_matches(session, query) >= self.COMMON
         start, end = period
