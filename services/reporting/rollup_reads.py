@@ -47,6 +47,7 @@ from services.journey.models import (
     StageDayPhrase,
     StageQuarter,
     StageQuarterPhrase,
+    utc_quarter,
 )
 from services.reporting.periods import Period, Span
 
@@ -85,12 +86,8 @@ def _midnight(day: date) -> datetime:
 QUARTER = timedelta(minutes=15)
 
 
-def _quarter_floor(at: datetime) -> datetime:
-    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
-
-
 def _quarter_ceil(at: datetime) -> datetime:
-    floor = _quarter_floor(at)
+    floor = utc_quarter(at)
     return floor if floor == at else floor + QUARTER
 
 
@@ -101,7 +98,7 @@ def _quarters_and_rest(edges: Iterable[Span]) -> tuple[tuple[Span, ...], tuple[S
     for edge in edges:
         if edge.start >= edge.end:
             continue
-        q0, q1 = _quarter_ceil(edge.start), _quarter_floor(edge.end)
+        q0, q1 = _quarter_ceil(edge.start), utc_quarter(edge.end)
         if q0 < q1:
             quarters.append(Span(q0, q1))
             items += [s for s in (Span(edge.start, q0), Span(q1, edge.end)) if s.start < s.end]
