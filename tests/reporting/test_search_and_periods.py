@@ -194,6 +194,14 @@ def test_relevance_orders_the_newest_matches_when_there_are_more_than_the_bound(
     assert sorted(seen) == expected
     assert ids(client, q="invoice total", sort="newest", **period) == every  # newest first still lists every match
     if module_database.url is not None:
+        # A window holding fewer than RANKED matches is left for every match, on every page.
+        monkeypatch.setattr(PostgresTextIndex, "RANKED", 6)
+        first = client.get("/v1/feedback", params={"q": "invoice total", "limit": 14, **period},
+                           headers=AUTH).json()
+        last = client.get("/v1/feedback", params={"q": "invoice total", "limit": 14, **period,
+                                                  "cursor": first["next_cursor"]}, headers=AUTH).json()
+        assert last["next_cursor"] is None
+        assert sorted(i["id"] for i in first["items"] + last["items"]) == sorted(every)
         # A word the statistics put under COMMON is ranked whole: the window is not looked at.
         monkeypatch.setattr(PostgresTextIndex, "COMMON", 10**9)
         assert sorted(ids(client, q="invoice total", **period)) == sorted(every)

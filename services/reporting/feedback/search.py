@@ -102,6 +102,10 @@ def in_period(period: Bounds) -> list[ColumnElement[bool]]:
         [FeedbackItem.occurred_at < end] if end is not None else [])
 
 
+RankedRow = tuple[FeedbackItem, float, object]
+"""A relevance page's row: the item, its rank (lower is more relevant) and the key that breaks ties."""
+
+
 class TextIndex(Protocol):
     """A full-text index over ``feedback_items.text``."""
 
@@ -112,7 +116,7 @@ class TextIndex(Protocol):
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
-               few: bool = False) -> Select[Any]:
+               few: bool = False) -> list[RankedRow]:
         """Up to ``limit`` matches passing ``where`` within ``period``, most relevant first, after ``after``: rows
         of (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: the
         filters bound the rows through an index to a small set (a customer, or a stage within a period);
@@ -222,7 +226,7 @@ class SqliteTextIndex:
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
-               few: bool = False) -> Select[Any]:
+               few: bool = False) -> list[RankedRow]:
         keys = KeyRange.of(period)
         where = [*where, *([] if keys.exact else in_period(period))]
         hits = self._hits(session, where, query, keys, few=few,
@@ -237,9 +241,10 @@ class SqliteTextIndex:
             page_q = page_q.where(or_(ranked.c.rank > after.rank,
                                       and_(ranked.c.rank == after.rank, ranked.c.hit > int(after.key))))
         page = page_q.order_by(ranked.c.rank, ranked.c.hit).limit(limit).subquery("hits")
-        return (select(FeedbackItem, page.c.rank, page.c.hit)
+        stmt = (select(FeedbackItem, page.c.rank, page.c.hit)
                 .join(page, self.rowid == page.c.hit.op("&")(ITEM_MASK))
                 .order_by(page.c.rank, page.c.hit))
+        return [(item, rank, key) for item, rank, key in session.execute(stmt)]
 
 
 class PostgresTextIndex:
@@ -288,7 +293,7 @@ class PostgresTextIndex:
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
-               few: bool = False) -> Select[Any]:
+               few: bool = False) -> list[RankedRow]:
         # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
         rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
         condition = [self.condition(query), *where, *in_period(period)]
@@ -298,12 +303,35 @@ class PostgresTextIndex:
         boundary = self._boundary(session, end) if common else None
         if boundary is not None and (start is None or boundary > start):
             recent = [*condition, FeedbackItem.occurred_at >= boundary]
-            if self._at_least(session, recent, self.RANKED):
-                condition = recent
+            page = self._window_page(session, recent, rank, after, limit)
+            if page is not None:
+                return page
         stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(*condition)
         if after is not None:
             stmt = stmt.where(or_(rank > after.rank, and_(rank == after.rank, FeedbackItem.feedback_id > after.key)))
-        return stmt.order_by(rank, FeedbackItem.feedback_id).limit(limit)
+        return [(item, r, key) for item, r, key in session.execute(stmt.order_by(rank, FeedbackItem.feedback_id)
+                                                                  .limit(limit))]
+
+    def _window_page(self, session: Session, recent: Sequence[ColumnElement[bool]], rank: ColumnElement[float],
+                     after: RankAfter | None, limit: int) -> list[RankedRow] | None:
+        """The page ranked within the window, or ``None`` when the window holds fewer than ``RANKED`` matches.
+
+        One statement ranks the window's matches and counts them (``count(*) OVER ()``, before the cursor's
+        condition, so every page of a search decides alike); only the page's items are then read whole. Counting
+        in a statement of its own built the term's GIN bitmap, and the window's, a second time."""
+        ranked = select(FeedbackItem.feedback_id.label("id"), rank.label("rank"),
+                        func.count().over().label("total")).where(*recent).subquery("ranked")
+        page_q = select(ranked.c.id, ranked.c.rank, ranked.c.total)
+        if after is not None:
+            page_q = page_q.where(or_(ranked.c.rank > after.rank,
+                                      and_(ranked.c.rank == after.rank, ranked.c.id > after.key)))
+        rows = session.execute(page_q.order_by(ranked.c.rank, ranked.c.id).limit(limit)).all()
+        enough = rows[0].total >= self.RANKED if rows else self._at_least(session, recent, self.RANKED)
+        if not enough:
+            return None
+        items = {i.feedback_id: i for i in session.scalars(
+            select(FeedbackItem).where(FeedbackItem.feedback_id.in_([r.id for r in rows])))} if rows else {}
+        return [(items[r.id], r.rank, r.id) for r in rows]
 
     def _estimated_matches(self, session: Session, query: SearchQuery) -> float:
         """How many items hold every word of the required phrases, at most: the rarest word's count from the
