@@ -44,6 +44,8 @@ TIMES = {
     "fb_t_01": at(-3600), "fb_t_02": at(-0.5), "fb_t_03": at(0), "fb_t_04": at(0.25), "fb_t_05": at(0.75),
     "fb_t_06": at(1), "fb_t_07": at(600), "fb_t_08": at(600), "fb_t_09": at(600.5), "fb_t_10": at(43200),
     "fb_t_11": at(86399.999), "fb_t_12": at(86400), "fb_t_13": at(90000), "fb_t_14": at(90000),
+    # Beyond the seconds a SQLite key holds (1697 to 2242): keyed at the nearer end, found by their times.
+    "fb_t_15": datetime(2300, 1, 2, 3, 4, 5, tzinfo=UTC), "fb_t_16": datetime(1500, 6, 7, tzinfo=UTC),
 }
 NEWEST_FIRST = sorted(TIMES, key=lambda fid: (TIMES[fid], fid), reverse=True)
 APRIL_10 = {"since": "2026-04-10", "until": "2026-04-10"}
@@ -125,6 +127,18 @@ def test_filters_and_a_customer_combine_with_the_period(client: TestClient) -> N
     assert pages(client, 2, customer="C-9", since="2026-01-01", until="2026-01-31") == []
 
 
+def test_voices_beyond_the_keys_years_are_found_by_their_times(client: TestClient) -> None:
+    for sort in ("newest", "relevance"):
+        assert pages(client, 2, sort=sort, since="2300-01-01", until="2300-12-31") == ["fb_t_15"]
+        assert pages(client, 2, sort=sort, since="2243-01-01", until="2299-12-31") == []
+        assert pages(client, 2, sort=sort, since="2200-01-01", until="2300-01-01") == []
+        assert pages(client, 2, sort=sort, since="1500-06-07", until="1500-06-07") == ["fb_t_16"]
+        assert pages(client, 2, sort=sort, since="0100-01-01", until="1500-06-06") == []
+    before = [fid for fid in NEWEST_FIRST if TIMES[fid] < MIDNIGHT and fid != "fb_t_16"]
+    assert pages(client, 2, sort="newest", since="1500-06-08", until="2026-04-09") == before
+    assert sorted(pages(client, 2, since="1500-06-08", until="2026-04-09")) == sorted(before)
+
+
 def test_relevance_over_more_than_the_bound_ranks_the_newest_matches(client: TestClient,
                                                                      module_database: Database,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,6 +155,11 @@ def test_key_ranges_are_exact_on_whole_seconds_and_cover_a_part_second() -> None
     part = KeyRange.of((None, at(0.5)))
     assert part == KeyRange(None, ((second + 1) << ITEM_BITS) - 1, False)
     assert KeyRange.of((None, None)) == KeyRange(None, None, True)
+    # Beyond the keys' seconds: the range reaches the end of the keys and is not exact (times are checked).
+    far = KeyRange.of((datetime(2300, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)))
+    assert far == KeyRange(((1 << 33) - 1) << ITEM_BITS, (1 << 63) - 1, False)
+    early = KeyRange.of((datetime(1, 1, 2, tzinfo=UTC), datetime(1600, 1, 1, tzinfo=UTC)))
+    assert early == KeyRange(-(1 << 63), -(1 << 63) + (1 << ITEM_BITS) - 1, False)
     assert KeyRange(5, 10).within(7, None) == KeyRange(7, 10)
     assert KeyRange(None, 10).within(None, 8) == KeyRange(None, 8)
 

@@ -127,6 +127,15 @@ ITEM_BITS = 30
 """The low bits of a SQLite index key, which name the item (its ``feedback_items.rowid``); the bits above them are
 the second the voice happened (journey migration 0012)."""
 ITEM_MASK = (1 << ITEM_BITS) - 1
+SECONDS = (-(1 << 33), (1 << 33) - 1)
+"""The seconds a key can hold (the years 1697 to 2242: 64 bits in all); a voice outside is keyed at the nearer end."""
+
+
+def _second(at: datetime, rounding: Callable[[float], int]) -> tuple[int, bool]:
+    """The second of ``at`` for a key (``rounding`` of its timestamp), and whether it is within ``SECONDS``."""
+    second = rounding(at.timestamp())
+    held = min(max(second, SECONDS[0]), SECONDS[1])
+    return held, held == second
 
 
 def _tighter(current: int | None, other: int | None, pick: Callable[[int, int], int]) -> int | None:
@@ -146,10 +155,17 @@ class KeyRange:
     def of(period: Bounds) -> KeyRange:
         """The keys of the voices within ``period``."""
         start, end = period
-        low = math.floor(start.timestamp()) << ITEM_BITS if start is not None else None
-        # Before ``end``: up to the second before it when it is a whole second, else up to its own second.
-        high = (math.ceil(end.timestamp()) << ITEM_BITS) - 1 if end is not None else None
-        return KeyRange(low, high, all(t is None or t.microsecond == 0 for t in period))
+        exact = all(t is None or t.microsecond == 0 for t in period)
+        low = high = None
+        if start is not None:
+            second, held = _second(start, math.floor)
+            low, exact = second << ITEM_BITS, exact and held
+        if end is not None:  # before ``end``: up to the second before it when it is whole, else up to its own
+            second, held = _second(end, math.ceil)
+            high = max((second << ITEM_BITS) - 1, SECONDS[0] << ITEM_BITS) if held else (
+                (second << ITEM_BITS) | ITEM_MASK)
+            exact = exact and held
+        return KeyRange(low, high, exact)
 
     def within(self, low: int | None, high: int | None) -> KeyRange:
         """The part of this range between ``low`` and ``high``."""
@@ -182,7 +198,8 @@ class SqliteTextIndex:
     @classmethod
     def item_key(cls) -> ColumnElement[Any]:
         """The index key of a ``feedback_items`` row, as the migration's triggers compute it."""
-        second = cast(func.strftime("%s", FeedbackItem.occurred_at), Integer)
+        second = func.max(func.min(cast(func.strftime("%s", FeedbackItem.occurred_at), Integer), SECONDS[1]),
+                          SECONDS[0])
         return second.op("<<")(ITEM_BITS).op("|")(cls.rowid.op("&")(ITEM_MASK))
 
     def _hits(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, keys: KeyRange,

@@ -2,7 +2,7 @@
 
 The FTS5 index ``feedback_search`` (revision 0003) numbered its rows by ``feedback_items.rowid``, that is by
 arrival. It now numbers them by when the voice happened: the row's key is ``(occurred_at in whole seconds since
-1970) << 30 | (feedback_items.rowid & (2^30 - 1))``. FTS5 keeps each word's list of matches in key order and can
+1970, held within +-2^33) << 30 | (feedback_items.rowid & (2^30 - 1))``. FTS5 keeps each word's list of matches in key order and can
 seek in it, so a period is a key range whatever order the voices were stored in (an old export imported last), and
 newest-first results come out of the index in order. The low 30 bits name the item (its rowid), so the store holds
 at most 2^30 (about a billion) items; an insert beyond that is refused by the trigger rather than mis-indexed.
@@ -30,8 +30,11 @@ TOKENIZE = "tokenize='porter unicode61 remove_diacritics 2'"
 
 
 def _key(row: str) -> str:
-    """The index key of ``row`` (``new``, ``old`` or the table) as SQL; see the module's docstring."""
-    return (f"((CAST(strftime('%s', {row}.occurred_at) AS INTEGER) << 30) | ({row}.rowid & 1073741823))")
+    """The index key of ``row`` (``new``, ``old`` or the table) as SQL; see the module's docstring. The second is
+    held within +-2^33 (the years 1697 to 2242) so that the key fits 64 bits; a voice outside shares the edge
+    second, and a search there checks its time."""
+    second = f"max(min(CAST(strftime('%s', {row}.occurred_at) AS INTEGER), 8589934591), -8589934592)"
+    return f"(({second} << 30) | ({row}.rowid & 1073741823))"
 
 
 TIME_ORDERED = (
@@ -47,7 +50,7 @@ TIME_ORDERED = (
     f"INSERT INTO feedback_search(rowid, text) VALUES ({_key('new')}, new.text); END",
     # In key order: FTS5 appends to its lists instead of merging out-of-order rows.
     f"INSERT INTO feedback_search(rowid, text) SELECT {_key('feedback_items')} AS k, text "  # noqa: S608
-    "FROM feedback_items "    "ORDER BY k",
+    "FROM feedback_items ORDER BY k",
 )
 BY_ARRIVAL = (  # revision 0003's index
     f"CREATE VIRTUAL TABLE feedback_search USING fts5(text, content='feedback_items', {TOKENIZE})",
