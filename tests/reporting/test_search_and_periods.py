@@ -10,20 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from services.cli.migrate import upgrade_schemas
-from services.journey.alerts.service import AlertPolicy
 from services.journey.models import FeedbackItem
-from services.journey.settings import DEMO_JOURNEY_MAP
-from services.journey.story.service import StoryContext, apply_enriched
-from services.reporting.app import create_app
 from services.reporting.cache import ReportCache
 from services.reporting.feedback.search import PostgresTextIndex, SqliteTextIndex
 from services.reporting.periods import Period, zone
-from services.reporting.settings import ReportingSettings
-from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched, FeedbackSource, JourneyMap, SentimentLabel
-from shared.db import create_db_engine, make_session_factory, transaction
+from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched, FeedbackSource, SentimentLabel
+from shared.db import create_db_engine
 from tests.conftest import Database
 from tests.factories import enriched_event
+from tests.reporting.stores import reporting_client
 
 KEY = "search-key-0123456789abcdef0123456"
 AUTH = {"X-API-Key": KEY}
@@ -77,17 +72,8 @@ SEARCH_VOICES = [
 
 @pytest.fixture(scope="module")
 def client(module_database: Database) -> Iterator[TestClient]:
-    settings = ReportingSettings(data_dir=module_database.data_dir, database_url=module_database.url, api_key=KEY,
-                                 identity_key="k")
-    upgrade_schemas(settings, ["journey", "reporting"])
-    engine = create_db_engine(settings.database_url_for("journey"))
-    ctx = StoryContext(journey_map=JourneyMap.load(DEMO_JOURNEY_MAP), email_key=b"k", alerts=AlertPolicy())
-    for batch in (DST_VOICES, SEARCH_VOICES[:3], SEARCH_VOICES[3:]):  # several batches: rollups merge upserts
-        with transaction(make_session_factory(engine)) as s:
-            apply_enriched(session=s, events=batch, ctx=ctx)
-    engine.dispose()
-    with TestClient(create_app(settings)) as c:
-        yield c
+    # several batches: rollups merge upserts
+    yield from reporting_client(module_database, KEY, [DST_VOICES, SEARCH_VOICES[:3], SEARCH_VOICES[3:]])
 
 
 def ids(client: TestClient, **params: Any) -> list[str]:

@@ -12,21 +12,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 
-from services.cli.migrate import upgrade_schemas
-from services.journey.alerts.service import AlertPolicy
 from services.journey.models import FeedbackItem
-from services.journey.settings import DEMO_JOURNEY_MAP
-from services.journey.story.service import StoryContext, apply_enriched
-from services.reporting.app import create_app
 from services.reporting.feedback.search import ITEM_BITS, KeyRange, SqliteTextIndex, parse
-from services.reporting.settings import ReportingSettings
-from shared.contracts import CustomerRef, JourneyMap
-from shared.db import create_db_engine, make_session_factory, transaction
-from shared.settings import ServiceSettings
+from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched
 from tests.conftest import Database
 from tests.factories import enriched_event
+from tests.reporting.stores import reporting_client, story_store
 
 KEY = "arrival-key-0123456789abcdef01234567"
 AUTH = {"X-API-Key": KEY}
@@ -56,30 +49,19 @@ def on_april_10(start: datetime) -> list[str]:
     return [fid for fid in NEWEST_FIRST if start <= TIMES[fid] < start + timedelta(days=1)]
 
 
-def store_voices(engine: Engine) -> None:
-    """The voices as journey stores them, in no particular time order, a few at a time."""
-    ctx = StoryContext(journey_map=JourneyMap.load(DEMO_JOURNEY_MAP), email_key=b"k", alerts=AlertPolicy())
+def arrivals() -> list[list[CloudEvent[FeedbackEnriched]]]:
+    """The voices as journey gets them: in no particular time order, a few at a time."""
     order = list(TIMES)
     random.Random(7).shuffle(order)
-    for i in range(0, len(order), 3):
-        events = [enriched_event(stage="renew" if int(fid[-2:]) % 2 else "onboarding", occurred_at=TIMES[fid],
-                                 text=f"parcel {fid} arrived late", feedback_id=fid,
-                                 customer=CustomerRef(id="C-9") if int(fid[-2:]) % 3 == 0 else None)
-                  for fid in order[i:i + 3]]
-        with transaction(make_session_factory(engine)) as s:
-            apply_enriched(session=s, events=events, ctx=ctx)
+    return [[enriched_event(stage="renew" if int(fid[-2:]) % 2 else "onboarding", occurred_at=TIMES[fid],
+                            text=f"parcel {fid} arrived late", feedback_id=fid,
+                            customer=CustomerRef(id="C-9") if int(fid[-2:]) % 3 == 0 else None)
+             for fid in order[i:i + 3]] for i in range(0, len(order), 3)]
 
 
 @pytest.fixture(scope="module")
 def client(module_database: Database) -> Iterator[TestClient]:
-    settings = ReportingSettings(data_dir=module_database.data_dir, database_url=module_database.url, api_key=KEY,
-                                 identity_key="k")
-    upgrade_schemas(settings, ["journey", "reporting"])
-    engine = create_db_engine(settings.database_url_for("journey"))
-    store_voices(engine)
-    engine.dispose()
-    with TestClient(create_app(settings)) as c:
-        yield c
+    yield from reporting_client(module_database, KEY, arrivals())
 
 
 def pages(client: TestClient, limit: int, **params: Any) -> list[str]:
@@ -167,17 +149,14 @@ def test_key_ranges_are_exact_on_whole_seconds_and_cover_a_part_second() -> None
 def test_sqlite_reads_a_period_as_a_range_of_the_index_in_its_order(tmp_path: Path) -> None:
     """The plan: FTS5 gets the match and both ends of the key range, and hands out keys in order (no sort). On
     SQLite whatever the suite's backend: the plan is FTS5's."""
-    store = Database(tmp_path, None)
-    upgrade_schemas(ServiceSettings(data_dir=tmp_path, database_url=None), ["journey"])
-    engine = create_db_engine(store.url_for("journey"))
-    store_voices(engine)
+    sessions = story_store(Database(tmp_path, None), [v for batch in arrivals() for v in batch], batch=3)
     index = SqliteTextIndex()
-    with make_session_factory(engine)() as s:
+    with next(sessions)() as s:
         keys = KeyRange.of((MIDNIGHT, at(86400)))
         for where in ([], [FeedbackItem.stage_id == "renew"]):
             stmt = index._hits(s, where, parse("parcel"), keys, few=False, columns=[index.key])
             stmt = stmt.order_by(index.key.desc()).limit(3)
-            sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+            sql = str(stmt.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
             plan = [str(row[3]) for row in s.execute(text("EXPLAIN QUERY PLAN " + sql))]
             (fts,) = [step for step in plan if "feedback_search VIRTUAL TABLE" in step]
             assert set("M><") <= set(fts.split(":", 1)[1]), plan  # FTS5's index string: match, rowid range
@@ -185,4 +164,4 @@ def test_sqlite_reads_a_period_as_a_range_of_the_index_in_its_order(tmp_path: Pa
             in_range = [k for k in s.scalars(select(index.item_key()).where(*where)) if keys.low <= k <= keys.high]
             assert len(in_range) > 3
             assert list(s.scalars(stmt)) == sorted(in_range, reverse=True)[:3]
-    engine.dispose()
+    assert next(sessions, None) is None  # the store's engine disposed of
