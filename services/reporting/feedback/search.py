@@ -28,6 +28,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Subquery,
     and_,
     bindparam,
     cast,
@@ -188,6 +189,9 @@ class SqliteTextIndex:
     rowid: ColumnElement[Any] = literal_column("feedback_items.rowid")
     RANKED = 5000
     """Relevance orders at most this many matches (passing the filters): the newest."""
+    COUNTS_S = 600.0
+    _counts: ClassVar[ReportCache] = ReportCache(COUNTS_S, 4096)
+    """How many voices hold a phrase, and how many there are, per store (see ``_weighed``)."""
 
     @staticmethod
     def expression(query: SearchQuery) -> str:
@@ -246,11 +250,15 @@ class SqliteTextIndex:
                few: bool = False) -> list[RankedRow]:
         keys = KeyRange.of(period)
         where = [*where, *([] if keys.exact else in_period(period))]
-        hits = self._hits(session, where, query, keys, few=few,
-                          columns=[self.key.label("hit"), self.fts.c.rank.label("rank")])
-        # BM25 is computed only for the rows FTS5 hands out: walking the matches from the newest and stopping at
-        # RANKED bounds the cost of a common word (ranking 100,000 matches took 160 ms, 5,000 19 ms).
-        ranked = hits.order_by(self.key.desc()).limit(self.RANKED).subquery("ranked")
+        weighed = self._weighed(session, query)
+        if weighed == query:
+            hits = self._hits(session, where, query, keys, few=few,
+                              columns=[self.key.label("hit"), self.fts.c.rank.label("rank")])
+            # BM25 is computed only for the rows FTS5 hands out: walking the matches from the newest and stopping
+            # at RANKED bounds the cost of a common word (ranking 100,000 matches took 160 ms, 5,000 19 ms).
+            ranked = hits.order_by(self.key.desc()).limit(self.RANKED).subquery("ranked")
+        else:
+            ranked = self._weighed_ranks(session, where, query, weighed, keys, few=few)
         page_q = select(ranked.c.hit, ranked.c.rank)
         if after is not None:
             if not after.key.lstrip("-").isdigit():
@@ -262,6 +270,47 @@ class SqliteTextIndex:
                 .join(page, self.rowid == page.c.hit.op("&")(ITEM_MASK))
                 .order_by(page.c.rank, page.c.hit))
         return [(item, rank, key) for item, rank, key in session.execute(stmt)]
+
+    def _weighed_ranks(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
+                       weighed: SearchQuery, keys: KeyRange, *, few: bool) -> Subquery:
+        """(hit, rank) of the newest ``RANKED`` matches of ``query``, ranked by BM25 of the ``weighed`` phrases.
+
+        Two readings of the index: the matches, newest first, with no rank; then the weighed phrases' matches
+        among them (only between the first and the last, which FTS5 seeks to), ranked."""
+        found = self._hits(session, where, query, keys, few=few, columns=[self.key.label("hit")])
+        candidates = found.order_by(self.key.desc()).limit(self.RANKED).cte("candidates")
+        weighs = self.fts.alias("weighed")
+        key: ColumnElement[Any] = literal_column("weighed.rowid")
+        return (select(key.label("hit"), literal_column("weighed.rank").label("rank")).select_from(weighs)
+                .where(weighs.c.feedback_search.op("MATCH")(bindparam("weighed_query", self.expression(weighed))),
+                       # ``+``: one pass over the weighed matches, checked against the candidates (as above)
+                       literal_column("+weighed.rowid").in_(select(candidates.c.hit)),
+                       key >= select(func.min(candidates.c.hit)).scalar_subquery(),
+                       key <= select(func.max(candidates.c.hit)).scalar_subquery())
+                .subquery("ranked"))
+
+    def _weighed(self, session: Session, query: SearchQuery) -> SearchQuery:
+        """The search BM25 should rank by: its required phrases that fewer than half the voices hold.
+
+        FTS5's BM25 gives a phrase that half the voices or more hold no weight (its IDF is clamped to 1e-6), yet
+        finding that out counts, in every search, every voice that holds the phrase (a word in every voice: the
+        whole store, 50 ms in a million). The counts are kept ``COUNTS_S`` seconds per store, so such a phrase
+        only filters; excluded phrases only filter too (no ranked voice holds them). With no phrase left, all the
+        required ones rank."""
+        stored = self._count(session, None)
+        weighed = tuple(p for p in query.required if 2 * self._count(session, p) < stored)
+        return SearchQuery(weighed or query.required)
+
+    def _count(self, session: Session, phrase: str | None) -> int:
+        """How many voices hold ``phrase`` (``None``: how many there are), from the ``COUNTS_S`` cache."""
+        def count() -> int:
+            if phrase is None:
+                return session.scalar(select(func.count()).select_from(FeedbackItem)) or 0
+            return session.scalar(select(func.count()).select_from(self.fts).where(
+                self.fts.c.feedback_search.op("MATCH")(self.expression(SearchQuery((phrase,)))))) or 0
+
+        counted: int = self._counts.get((str(session.get_bind().engine.url), phrase), count)
+        return counted
 
 
 class PostgresTextIndex:
