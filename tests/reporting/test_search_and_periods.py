@@ -135,11 +135,11 @@ MAY = {"since": "2026-05-01", "until": "2026-05-10", "tz": "UTC"}
 """A period holding every "invoice total" voice, ending before other voices of the store."""
 
 
-@pytest.mark.parametrize("period", [{}, MAY], ids=["all-time", "period"])
+@pytest.mark.parametrize("period", [{}, MAY, {"stage": "renew"}], ids=["all-time", "period", "stage"])
 def test_relevance_orders_the_newest_matches_when_there_are_more_than_the_bound(
         client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch, period: dict[str, str]) -> None:
-    """SQLite ranks the newest matches (of the period, if any); PostgreSQL, for a word its statistics call common,
-    the matches among the newest voices (of the period, if any), when those hold enough of them."""
+    """SQLite ranks the newest matches (of the period and stage, if any); PostgreSQL, for a word its statistics call
+    common, the matches among the newest voices (of the period and stage, if any), when those hold enough of them."""
     every = ids(client, q="invoice total", sort="newest", **period)
     assert len(every) == 15
     monkeypatch.setattr(SqliteTextIndex, "RANKED", 5)
@@ -149,12 +149,14 @@ def test_relevance_orders_the_newest_matches_when_there_are_more_than_the_bound(
         engine = create_db_engine(module_database.url_for("journey"))
         with engine.begin() as connection:
             connection.execute(text("ANALYZE feedback_items"))  # the statistics the estimate reads
-            times = list(connection.scalars(text("SELECT occurred_at FROM feedback_items ORDER BY occurred_at DESC")))
+            times = list(connection.scalars(text(
+                "SELECT occurred_at FROM feedback_items WHERE stage_id = 'renew' OR :all ORDER BY occurred_at DESC"),
+                {"all": "stage" not in period}))
             found = (select(FeedbackItem.feedback_id, FeedbackItem.occurred_at)
                      .where(FeedbackItem.feedback_id.in_(every)))
             matched: dict[str, datetime] = {i: at for i, at in connection.execute(found)}  # noqa: C416 - rows, not pairs
         engine.dispose()
-        if period:  # the window is counted back from the period's end, not from the newest voice of all
+        if "since" in period:  # the window is counted back from the period's end, not from the newest voice of all
             period_end = utc(2026, 5, 11)
             assert times[0] >= period_end
             times = [at for at in times if at < period_end]
@@ -162,7 +164,7 @@ def test_relevance_orders_the_newest_matches_when_there_are_more_than_the_bound(
         window = next(n for n in range(1, len(times)) if sum(at >= times[n] for at in matched.values()) >= 5)
         expected = sorted(i for i, at in matched.items() if at >= times[window])
         assert 5 <= len(expected) < len(every)
-        monkeypatch.setattr(PostgresTextIndex, "WINDOW", window)
+        monkeypatch.setattr(PostgresTextIndex, "_window_size", lambda self, share: window)
         monkeypatch.setattr(PostgresTextIndex, "RANKED", 5)
         monkeypatch.setattr(PostgresTextIndex, "COMMON", 5)
         monkeypatch.setattr(PostgresTextIndex, "_boundaries", ReportCache(0))

@@ -101,9 +101,11 @@ class FeedbackReadRepository:
         # A customer, or a stage within a period, is a small set of rows to intersect with the matches; wider
         # filters are cheaper checked match by match (measured on a million items, docs/reporting.md).
         narrowed = bool(flt.customer_ids) or _stage_in_period(flt)
+        # A stage's voices are listed in time order by an index: a window of recent voices can be taken among them.
+        ordered = [FeedbackItem.stage_id == flt.stage] if flt.stage is not None else []
         rows = text_index(self.session).ranked(self.session, self._filters(flt), flt.search, after, limit,
                                                period=(flt.start, flt.end), narrowed=narrowed,
-                                               few=bool(flt.customer_ids))
+                                               few=bool(flt.customer_ids), ordered=ordered)
         return [Hit(item, float(rank), str(key)) for item, rank, key in rows]
 
     def all(self, flt: FeedbackFilter, chunk: int = 1000) -> Iterator[FeedbackItem]:

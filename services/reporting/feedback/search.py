@@ -117,11 +117,12 @@ class TextIndex(Protocol):
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
-               few: bool = False) -> list[RankedRow]:
+               few: bool = False, ordered: Sequence[ColumnElement[bool]] = ()) -> list[RankedRow]:
         """Up to ``limit`` matches passing ``where`` within ``period``, most relevant first, after ``after``: rows
         of (``FeedbackItem``, rank, key); lower rank is more relevant, ``key`` breaks ties. ``narrowed``: the
         filters bound the rows through an index to a small set (a customer, or a stage within a period);
-        ``few``: as for ``newest``."""
+        ``few``: as for ``newest``; ``ordered``: the conditions of ``where`` whose rows an index lists in time
+        order (a stage)."""
 
 
 ITEM_BITS = 30
@@ -247,7 +248,7 @@ class SqliteTextIndex:
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
-               few: bool = False) -> list[RankedRow]:
+               few: bool = False, ordered: Sequence[ColumnElement[bool]] = ()) -> list[RankedRow]:
         keys = KeyRange.of(period)
         where = [*where, *([] if keys.exact else in_period(period))]
         weighed = self._weighed(session, query)
@@ -316,24 +317,26 @@ class SqliteTextIndex:
 class PostgresTextIndex:
     """``search_vector`` (tsvector, GIN), ranked by ``ts_rank_cd`` (cover density); ties broken by feedback id.
 
-    Relevance over wide filters is computed within the newest ``WINDOW`` voices (of the period, when there is
-    one) when those hold at least ``RANKED`` of the matches (a common word), else over every match. The window is
-    a range of ``ix_feedback_items_occurred_id``, and PostgreSQL intersects it with the term's GIN bitmap before
-    reading any row: ranking all of a common word's ~100,000 matches in a million items read 38,000 heap pages;
-    the window reads about a tenth of them (figures in docs/reporting.md).
+    A common term's relevance over wide filters is computed within a window of the newest voices (of the period,
+    and of the stage, when the search has them), sized from the term's share of the voices so that it holds about
+    ``SPARE`` times ``RANKED`` matches; when it holds fewer than ``RANKED`` passing the filters, over every match.
+    The window is a range of an index ordered by time, and PostgreSQL intersects it with the term's GIN bitmap
+    before reading any row: ranking all of a common word's ~100,000 matches in a million items read 38,000 heap
+    pages; the window reads the pages of some 6,500 (figures in docs/reporting.md).
     """
 
     vector: ColumnElement[Any] = literal_column("feedback_items.search_vector")
-    WINDOW = 100_000
-    """Over how many of the newest voices a common word's relevance is computed."""
     RANKED = 5000
     """The window is used when it holds at least this many matches (passing the filters)."""
+    SPARE = 1.3
+    """The window is sized to hold this many times ``RANKED`` matches, by the term's share of the voices."""
     COMMON = 5000
     """A term estimated to have fewer matches in the whole store is ranked whole without looking at the window."""
-    _boundaries: ClassVar[ReportCache] = ReportCache(10.0, 64)
-    """Where the window begins, per store and period end, reused 10 s (finding it reads ``WINDOW`` index entries)."""
+    _boundaries: ClassVar[ReportCache] = ReportCache(10.0, 256)
+    """Where a window begins, per store, size, rows and period end, reused 10 s (finding it reads the window's
+    index entries)."""
     _estimates: ClassVar[ReportCache] = ReportCache(60.0, 4096)
-    """Match estimates per store and words, reused a minute (they change only when ANALYZE runs)."""
+    """Share estimates per store and words, reused a minute (they change only when ANALYZE runs)."""
 
     @staticmethod
     def tsquery(phrase: str) -> Any:
@@ -359,24 +362,29 @@ class PostgresTextIndex:
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
-               few: bool = False) -> list[RankedRow]:
+               few: bool = False, ordered: Sequence[ColumnElement[bool]] = ()) -> list[RankedRow]:
         # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
         rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
         condition = [self.condition(query), *where, *in_period(period)]
-        # A rare term is ranked whole: intersecting its few matches with the window's 100,000 keys costs more.
-        common = not narrowed and self._estimated_matches(session, query) >= self.COMMON
+        # A rare term is ranked whole: intersecting its few matches with a window's keys costs more.
+        share, stored = (0.0, 0.0) if narrowed else self._estimated_share(session, query)
         start, end = period
-        boundary = self._boundary(session, end) if common else None
-        if boundary is not None and (start is None or boundary > start):
-            recent = [*condition, FeedbackItem.occurred_at >= boundary]
-            page = self._window_page(session, recent, rank, after, limit)
-            if page is not None:
-                return page
+        if share * stored >= self.COMMON:
+            boundary = self._boundary(session, ordered, end, self._window_size(share))
+            if boundary is not None and (start is None or boundary > start):
+                recent = [*condition, FeedbackItem.occurred_at >= boundary]
+                page = self._window_page(session, recent, rank, after, limit)
+                if page is not None:
+                    return page
         stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(*condition)
         if after is not None:
             stmt = stmt.where(or_(rank > after.rank, and_(rank == after.rank, FeedbackItem.feedback_id > after.key)))
         return [(item, r, key) for item, r, key in session.execute(stmt.order_by(rank, FeedbackItem.feedback_id)
                                                                   .limit(limit))]
+
+    def _window_size(self, share: float) -> int:
+        """How many of the newest voices hold about ``SPARE`` times ``RANKED`` matches of a term held by ``share``."""
+        return math.ceil(self.RANKED * self.SPARE / share)
 
     def _window_page(self, session: Session, recent: Sequence[ColumnElement[bool]], rank: ColumnElement[float],
                      after: RankAfter | None, limit: int) -> list[RankedRow] | None:
@@ -399,14 +407,16 @@ class PostgresTextIndex:
             select(FeedbackItem).where(FeedbackItem.feedback_id.in_([r.id for r in rows])))} if rows else {}
         return [(items[r.id], r.rank, r.id) for r in rows]
 
-    def _estimated_matches(self, session: Session, query: SearchQuery) -> float:
-        """How many items hold every word of the required phrases, at most: the rarest word's count from the
-        statistics ANALYZE keeps of ``search_vector`` (its most common lexemes). 0 for a word not among them, or
-        before the table was analysed. Counting matches instead would cost a term's whole GIN bitmap once more."""
+    def _estimated_share(self, session: Session, query: SearchQuery) -> tuple[float, float]:
+        """(the share of the voices that hold every word of the required phrases, at most; how many voices there
+        are), from the statistics ANALYZE keeps: the rarest word's frequency among ``search_vector``'s most common
+        lexemes, and the table's row estimate. A share of 0 for a word not among them, or before the table was
+        analysed. Counting matches instead would cost a term's whole GIN bitmap once more."""
         words = " ".join(query.required)
-        return float(self._estimates.get(
+        share, stored = self._estimates.get(
             (str(session.get_bind().engine.url), words),
-            lambda: session.execute(_MATCHES_ESTIMATE, {"words": words}).scalar() or 0.0))
+            lambda: tuple(session.execute(_SHARE_ESTIMATE, {"words": words}).one()))
+        return float(share or 0.0), float(stored or 0.0)
 
     @staticmethod
     def _at_least(session: Session, condition: Sequence[ColumnElement[bool]], count: int) -> bool:
@@ -414,19 +424,22 @@ class PostgresTextIndex:
         found = select(literal(1)).select_from(FeedbackItem).where(*condition).limit(count).subquery()
         return (session.scalar(select(func.count()).select_from(found)) or 0) >= count
 
-    def _boundary(self, session: Session, end: datetime | None) -> datetime | None:
-        """When the newest ``WINDOW`` voices before ``end`` (or of all) begin; ``None`` when there are no more."""
+    def _boundary(self, session: Session, ordered: Sequence[ColumnElement[bool]], end: datetime | None,
+                  size: int) -> datetime | None:
+        """When the newest ``size`` voices meeting ``ordered`` (conditions an index lists in time order: a stage)
+        before ``end`` (or of all) begin; ``None`` when there are no more."""
         def find() -> datetime | None:
-            stmt = select(FeedbackItem.occurred_at)
+            stmt = select(FeedbackItem.occurred_at).where(*ordered)
             if end is not None:
                 stmt = stmt.where(FeedbackItem.occurred_at < end)
-            return session.scalar(stmt.order_by(FeedbackItem.occurred_at.desc()).offset(self.WINDOW).limit(1))
+            return session.scalar(stmt.order_by(FeedbackItem.occurred_at.desc()).offset(size).limit(1))
 
-        boundary: datetime | None = self._boundaries.get((str(session.get_bind().engine.url), self.WINDOW, end), find)
+        rows = tuple(str(c.compile(compile_kwargs={"literal_binds": True})) for c in ordered)
+        boundary: datetime | None = self._boundaries.get((str(session.get_bind().engine.url), size, rows, end), find)
         return boundary
 
 
-_MATCHES_ESTIMATE = text("""
+_SHARE_ESTIMATE = text("""
 WITH target AS (
     SELECT n.nspname, c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid = 'feedback_items'::regclass
@@ -435,11 +448,12 @@ WITH target AS (
     FROM pg_stats s JOIN target t ON s.schemaname = t.nspname AND s.tablename = t.relname
     WHERE s.attname = 'search_vector'
 )
-SELECT min(coalesce(common.freq, 0)) * greatest((SELECT reltuples FROM target), 0)
+SELECT min(coalesce(common.freq, 0)), greatest((SELECT reltuples FROM target), 0)
 FROM unnest(tsvector_to_array(to_tsvector('lp_search'::regconfig, :words))) AS words(lexeme)
 LEFT JOIN common USING (lexeme)
 """)
-"""At most how many items hold every word (``words``), from ANALYZE's statistics (see ``_estimated_matches``)."""
+"""(At most what share of the voices hold every word (``words``), how many voices there are), from ANALYZE's
+statistics (see ``_estimated_share``)."""
 
 
 def text_index(session: Session) -> TextIndex:
