@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.reporting.feedback.search import SearchQuery, SqliteTextIndex, parse
-from shared.contracts import CloudEvent, FeedbackEnriched
+from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched
 from tests.conftest import Database
 from tests.factories import enriched_event
 from tests.reporting.stores import reporting_client, story_store
@@ -39,8 +39,12 @@ TEXTS = {  # "parcel" in every voice; "late" in five of twelve (ranked); "spam" 
 LATE = {"fb_w_01", "fb_w_02", "fb_w_03", "fb_w_04", "fb_w_05"}
 
 
+CUSTOMER = {"fb_w_02", "fb_w_04", "fb_w_07"}  # C-7's voices
+
+
 def voices() -> list[CloudEvent[FeedbackEnriched]]:
-    return [enriched_event(text=body, feedback_id=fid, occurred_at=START + timedelta(minutes=i), stage="renew")
+    return [enriched_event(text=body, feedback_id=fid, occurred_at=START + timedelta(minutes=i), stage="renew",
+                           customer=CustomerRef(id="C-7") if fid in CUSTOMER else None)
             for i, (fid, body) in enumerate(TEXTS.items())]
 
 
@@ -108,3 +112,4 @@ def test_weighed_relevance_pages_list_every_match_once_and_follow_the_filters(cl
     assert sorted(pages(q="parcel late -spam")) == sorted(LATE - {"fb_w_05"})
     assert sorted(pages(q="parcel late", since="2026-05-04", until="2026-05-04", stage="renew")) == sorted(LATE)
     assert pages(q="parcel late", stage="onboarding") == []
+    assert sorted(pages(q="parcel late", customer="C-7")) == sorted(LATE & CUSTOMER)  # a customer's few voices
