@@ -108,6 +108,7 @@ ENDPOINTS: dict[str, tuple[str, list[Params]]] = {
                                          "sort": "newest"}]),
     "search, all time": ("/v1/feedback", [{"q": "invoice total", "limit": 50}]),
     "search, all, newest": ("/v1/feedback", [{"q": "invoice total", "limit": 50, "sort": "newest"}]),
+    "search, negative": ("/v1/feedback", [{"q": "invoice total", "sentiment": "negative", "limit": 50}]),
     "search, one match": ("/v1/feedback", [{"q": "voice 123457", "limit": 50}]),
     "search, varied": ("/v1/feedback", VARIED_SEARCH),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -169,27 +170,36 @@ def test_relevance_orders_the_newest_matches_when_there_are_more_than_the_bound(
         monkeypatch.setattr(PostgresTextIndex, "COMMON", 5)
         monkeypatch.setattr(PostgresTextIndex, "_boundaries", ReportCache(0))
         monkeypatch.setattr(PostgresTextIndex, "_estimates", ReportCache(0))
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"q": "invoice total", "limit": 2, **period, **({"cursor": cursor} if cursor else {})}
-        page = client.get("/v1/feedback", params=params, headers=AUTH).json()
-        seen += [i["id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert len(seen) == len(set(seen))  # by relevance, each once
-    assert sorted(seen) == expected
+    def relevance_pages(limit: int) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"q": "invoice total", "limit": limit, **period,
+                                      **({"cursor": cursor} if cursor else {})}
+            page = client.get("/v1/feedback", params=params, headers=AUTH).json()
+            seen += [i["id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                assert len(seen) == len(set(seen))  # by relevance, each once
+                return sorted(seen)
+
+    assert relevance_pages(2) == expected
     assert ids(client, q="invoice total", sort="newest", **period) == every  # newest first still lists every match
     if module_database.url is not None:
-        # A window holding fewer than RANKED matches is left for every match, on every page.
-        monkeypatch.setattr(PostgresTextIndex, "RANKED", 6)
-        first = client.get("/v1/feedback", params={"q": "invoice total", "limit": 14, **period},
-                           headers=AUTH).json()
-        last = client.get("/v1/feedback", params={"q": "invoice total", "limit": 14, **period,
-                                                  "cursor": first["next_cursor"]}, headers=AUTH).json()
-        assert last["next_cursor"] is None
-        assert sorted(i["id"] for i in first["items"] + last["items"]) == sorted(every)
+        def grown(ranked: int) -> list[str]:
+            """A window holding fewer than ``ranked`` matches (the first holds 5) is grown once by its shortfall;
+            past the voices or the period's start, or when that one holds fewer too, every match is ranked."""
+            size = math.ceil(window * ranked * PostgresTextIndex.SPARE / 5)
+            start = utc(2026, 5, 1) if "since" in period else None
+            if size >= len(times) or (start is not None and times[size] <= start):
+                return sorted(every)
+            kept = sorted(i for i, at in matched.items() if at >= times[size])
+            return kept if len(kept) >= ranked else sorted(every)
+
+        for ranked in (6, 16):
+            monkeypatch.setattr(PostgresTextIndex, "RANKED", ranked)
+            assert relevance_pages(4) == grown(ranked)
+        assert grown(16) == sorted(every)
         # A word the statistics put under COMMON is ranked whole: the window is not looked at.
         monkeypatch.setattr(PostgresTextIndex, "COMMON", 10**9)
         assert sorted(ids(client, q="invoice total", **period)) == sorted(every)

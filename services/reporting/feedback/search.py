@@ -319,7 +319,8 @@ class PostgresTextIndex:
 
     A common term's relevance over wide filters is computed within a window of the newest voices (of the period,
     and of the stage, when the search has them), sized from the term's share of the voices so that it holds about
-    ``SPARE`` times ``RANKED`` matches; when it holds fewer than ``RANKED`` passing the filters, over every match.
+    ``SPARE`` times ``RANKED`` matches; when it holds fewer than ``RANKED`` passing the filters, within one as much
+    larger as it fell short, and when that one too holds fewer (or reaches past the period), over every match.
     The window is a range of an index ordered by time, and PostgreSQL intersects it with the term's GIN bitmap
     before reading any row: ranking all of a common word's ~100,000 matches in a million items read 38,000 heap
     pages; the window reads the pages of some 6,500 (figures in docs/reporting.md).
@@ -369,13 +370,20 @@ class PostgresTextIndex:
         # A rare term is ranked whole: intersecting its few matches with a window's keys costs more.
         share, stored = (0.0, 0.0) if narrowed else self._estimated_share(session, query)
         start, end = period
-        if share * stored >= self.COMMON:
-            boundary = self._boundary(session, ordered, end, self._window_size(share))
-            if boundary is not None and (start is None or boundary > start):
-                recent = [*condition, FeedbackItem.occurred_at >= boundary]
-                page = self._window_page(session, recent, rank, after, limit)
-                if page is not None:
-                    return page
+        size = self._window_size(share) if share * stored >= self.COMMON else 0
+        for _ in range(2 if size else 0):  # the window, then once more sized by the matches it held
+            boundary = self._boundary(session, ordered, end, size)
+            if boundary is None or (start is not None and boundary <= start):
+                break
+            page, held = self._window_page(session, [*condition, FeedbackItem.occurred_at >= boundary], rank,
+                                           after, limit)
+            if page is not None:
+                return page
+            if held == 0:
+                break
+            # Filters the window is not counted among (a sentiment, a source) kept fewer matches than the term's
+            # share promised: as many more voices as that shortfall, so that the next window holds enough.
+            size = math.ceil(size * self.RANKED * self.SPARE / held)
         stmt = select(FeedbackItem, rank.label("rank"), FeedbackItem.feedback_id).where(*condition)
         if after is not None:
             stmt = stmt.where(or_(rank > after.rank, and_(rank == after.rank, FeedbackItem.feedback_id > after.key)))
@@ -387,8 +395,9 @@ class PostgresTextIndex:
         return math.ceil(self.RANKED * self.SPARE / share)
 
     def _window_page(self, session: Session, recent: Sequence[ColumnElement[bool]], rank: ColumnElement[float],
-                     after: RankAfter | None, limit: int) -> list[RankedRow] | None:
-        """The page ranked within the window, or ``None`` when the window holds fewer than ``RANKED`` matches.
+                     after: RankAfter | None, limit: int) -> tuple[list[RankedRow] | None, int]:
+        """(the page ranked within the window, or ``None`` when the window holds fewer than ``RANKED`` matches; how
+        many matches it holds, counted up to ``RANKED`` at least).
 
         One statement ranks the window's matches and counts them (``count(*) OVER ()``, before the cursor's
         condition, so every page of a search decides alike); only the page's items are then read whole. Counting
@@ -400,12 +409,12 @@ class PostgresTextIndex:
             page_q = page_q.where(or_(ranked.c.rank > after.rank,
                                       and_(ranked.c.rank == after.rank, ranked.c.id > after.key)))
         rows = session.execute(page_q.order_by(ranked.c.rank, ranked.c.id).limit(limit)).all()
-        enough = rows[0].total >= self.RANKED if rows else self._at_least(session, recent, self.RANKED)
-        if not enough:
-            return None
+        held = int(rows[0].total) if rows else self._up_to(session, recent, self.RANKED)
+        if held < self.RANKED:
+            return None, held
         items = {i.feedback_id: i for i in session.scalars(
             select(FeedbackItem).where(FeedbackItem.feedback_id.in_([r.id for r in rows])))} if rows else {}
-        return [(items[r.id], r.rank, r.id) for r in rows]
+        return [(items[r.id], r.rank, r.id) for r in rows], held
 
     def _estimated_share(self, session: Session, query: SearchQuery) -> tuple[float, float]:
         """(the share of the voices that hold every word of the required phrases, at most; how many voices there
@@ -419,10 +428,10 @@ class PostgresTextIndex:
         return float(share or 0.0), float(stored or 0.0)
 
     @staticmethod
-    def _at_least(session: Session, condition: Sequence[ColumnElement[bool]], count: int) -> bool:
-        """Whether ``count`` or more items meet ``condition`` (counting stops there)."""
+    def _up_to(session: Session, condition: Sequence[ColumnElement[bool]], count: int) -> int:
+        """How many items meet ``condition``, counted up to ``count`` (counting stops there)."""
         found = select(literal(1)).select_from(FeedbackItem).where(*condition).limit(count).subquery()
-        return (session.scalar(select(func.count()).select_from(found)) or 0) >= count
+        return session.scalar(select(func.count()).select_from(found)) or 0
 
     def _boundary(self, session: Session, ordered: Sequence[ColumnElement[bool]], end: datetime | None,
                   size: int) -> datetime | None:
