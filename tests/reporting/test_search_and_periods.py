@@ -86,7 +86,7 @@ def ids(client: TestClient, **params: Any) -> list[str]:
 # -- search -----------------------------------------------------------------------------------------------------
 
 
-def test_search_ranks_the_closest_match_first_and_finds_other_word_forms(client: TestClient) -> None:
+def test_search_ranks_the_best_match_first_and_finds_other_word_forms(client: TestClient) -> None:
     found = ids(client, q="invoice total", since="2026-05-01", until="2026-05-09")
     assert found[0] == "fb_s_best"  # both words, twice, side by side
     assert set(found) == {"fb_s_best", "fb_s_stem", "fb_s_far"}  # "invoices" is a form of "invoice"

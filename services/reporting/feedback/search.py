@@ -9,7 +9,7 @@ The index belongs to the story store (journey's migrations 0003 and 0012):
   stemming, diacritics folded), kept in step by triggers; ranked by BM25;
 * PostgreSQL — the generated column ``feedback_items.search_vector`` (``to_tsvector('lp_search', text)``: English
   stemming, diacritics folded with ``unaccent`` where the extension exists) with a GIN index; ranked by
-  ``ts_rank_cd`` (cover density).
+  ``ts_rank`` (how often the words occur, divided by 1 + the logarithm of the voice's length).
 
 ``text_index`` picks the implementation; both give the newest matches and the most relevant ones (a rank where
 lower is better) under the same filters, so the repository above them is the same on both backends.
@@ -315,7 +315,9 @@ class SqliteTextIndex:
 
 
 class PostgresTextIndex:
-    """``search_vector`` (tsvector, GIN), ranked by ``ts_rank_cd`` (cover density); ties broken by feedback id.
+    """``search_vector`` (tsvector, GIN), ranked by ``ts_rank`` with length normalisation 1 (how often the words
+    occur, divided by 1 + the logarithm of the voice's length, as BM25 weighs SQLite's); ties broken by feedback id.
+    ``ts_rank_cd`` (cover density) cost several times as much per ranked match (docs/reporting.md).
 
     A common term's relevance over wide filters is computed within a window of the newest voices (of the period,
     and of the stage, when the search has them), sized from the term's share of the voices so that it holds about
@@ -331,6 +333,8 @@ class PostgresTextIndex:
     """The window is used when it holds at least this many matches (passing the filters)."""
     SPARE = 1.3
     """The window is sized to hold this many times ``RANKED`` matches, by the term's share of the voices."""
+    NORMALIZATION = 1
+    """``ts_rank``'s length normalisation: the rank is divided by 1 + the logarithm of the voice's length."""
     COMMON = 5000
     """A term estimated to have fewer matches in the whole store is ranked whole without looking at the window."""
     _boundaries: ClassVar[ReportCache] = ReportCache(10.0, 256)
@@ -364,8 +368,8 @@ class PostgresTextIndex:
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
                few: bool = False, ordered: Sequence[ColumnElement[bool]] = ()) -> list[RankedRow]:
-        # ts_rank_cd is a float4; as float8 the value survives the cursor's round trip exactly.
-        rank = cast(-func.ts_rank_cd(self.vector, self._wanted(query)), DOUBLE_PRECISION)
+        # ts_rank is a float4; as float8 the value survives the cursor's round trip exactly.
+        rank = cast(-func.ts_rank(self.vector, self._wanted(query), self.NORMALIZATION), DOUBLE_PRECISION)
         condition = [self.condition(query), *where, *in_period(period)]
         # A rare term is ranked whole: intersecting its few matches with a window's keys costs more.
         share, stored = (0.0, 0.0) if narrowed else self._estimated_share(session, query)
