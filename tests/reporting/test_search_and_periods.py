@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from services.journey.models import FeedbackItem
 from services.reporting.cache import ReportCache
-from services.reporting.feedback.search import PostgresTextIndex, SqliteTextIndex
+from services.reporting.feedback.search import PostgresTextIndex, SqliteTextIndex, parse
 from services.reporting.periods import Period, zone
 from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched, FeedbackSource, SentimentLabel
 from shared.db import create_db_engine
@@ -203,6 +204,42 @@ def test_relevance_orders_the_newest_matches_when_there_are_more_than_the_bound(
         # A word the statistics put under COMMON is ranked whole: the window is not looked at.
         monkeypatch.setattr(PostgresTextIndex, "COMMON", 10**9)
         assert sorted(ids(client, q="invoice total", **period)) == sorted(every)
+
+
+def test_a_filter_the_window_is_not_counted_among_narrows_it_by_its_share(
+        client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sentiment keeps a share of each window's voices: PostgreSQL sizes the window by the term's share times the
+    sentiment's (the planner's estimate), rather than finding the shortfall in a first window. Either way the
+    search finds the same matches."""
+    negative = ids(client, q="invoice total", sentiment="negative", sort="newest")
+    assert sorted(negative) == ["fb_s_best", "fb_s_stem"]
+    if module_database.url is not None:
+        monkeypatch.setattr(PostgresTextIndex, "_estimates", ReportCache(0))  # none kept from before the ANALYZE
+        engine = create_db_engine(module_database.url_for("journey"))
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE feedback_items"))
+            stored = connection.scalar(text("SELECT count(*) FROM feedback_items"))
+            negatives = connection.scalar(
+                text("SELECT count(*) FROM feedback_items WHERE sentiment_label = 'negative'"))
+        with Session(engine) as session:
+            term_share, _ = PostgresTextIndex()._estimated_share(session, parse("invoice total"))
+        engine.dispose()
+        assert term_share > 0
+        assert negatives
+        shares: list[float] = []
+
+        def record(index: PostgresTextIndex, share: float) -> int:
+            shares.append(share)
+            return 10**6  # past the first voice: the term is ranked whole
+
+        monkeypatch.setattr(PostgresTextIndex, "_window_size", record)
+        monkeypatch.setattr(PostgresTextIndex, "COMMON", 1)
+        assert sorted(ids(client, q="invoice total", sentiment="negative")) == sorted(negative)
+        assert shares == [pytest.approx(term_share * negatives / stored, rel=0.01)]
+        shares.clear()
+        assert ids(client, q="invoice total", stage="renew")  # a stage: the window is counted among its voices
+        assert shares == [pytest.approx(term_share)]
+    assert sorted(ids(client, q="invoice total", sentiment="negative")) == sorted(negative)
 
 
 @pytest.mark.parametrize(

@@ -320,9 +320,10 @@ class PostgresTextIndex:
     ``ts_rank_cd`` (cover density) cost several times as much per ranked match (docs/reporting.md).
 
     A common term's relevance over wide filters is computed within a window of the newest voices (of the period,
-    and of the stage, when the search has them), sized from the term's share of the voices so that it holds about
-    ``SPARE`` times ``RANKED`` matches; when it holds fewer than ``RANKED`` passing the filters, within one as much
-    larger as it fell short, and when that one too holds fewer (or reaches past the period), over every match.
+    and of the stage, when the search has them), sized from the term's share of the voices, times the share the
+    other filters keep (a sentiment, a source), so that it holds about ``SPARE`` times ``RANKED`` matches; when it
+    holds fewer than ``RANKED`` passing the filters, within one as much larger as it fell short, and when that one
+    too holds fewer (or reaches past the period), over every match.
     The window is a range of an index ordered by time, and PostgreSQL intersects it with the term's GIN bitmap
     before reading any row: ranking all of a common word's ~100,000 matches in a million items read 38,000 heap
     pages; the window reads the pages of some 6,500 (figures in docs/reporting.md).
@@ -373,6 +374,8 @@ class PostgresTextIndex:
         condition = [self.condition(query), *where, *in_period(period)]
         # A rare term is ranked whole: intersecting its few matches with a window's keys costs more.
         share, stored = (0.0, 0.0) if narrowed else self._estimated_share(session, query)
+        if share:
+            share *= self._filtered_share(session, where, ordered, stored)
         start, end = period
         size = self._window_size(share) if share * stored >= self.COMMON else 0
         for _ in range(2 if size else 0):  # the window, then once more sized by the matches it held
@@ -393,6 +396,29 @@ class PostgresTextIndex:
             stmt = stmt.where(or_(rank > after.rank, and_(rank == after.rank, FeedbackItem.feedback_id > after.key)))
         return [(item, r, key) for item, r, key in session.execute(stmt.order_by(rank, FeedbackItem.feedback_id)
                                                                   .limit(limit))]
+
+    def _filtered_share(self, session: Session, where: Sequence[ColumnElement[bool]],
+                        ordered: Sequence[ColumnElement[bool]], stored: float) -> float:
+        """The share of the voices that pass ``where`` but for the ``ordered`` conditions (the window is counted
+        among those already): a sentiment's, a source's share of the voices, as the planner estimates it from
+        ANALYZE's statistics, kept a minute. 1 when no other condition is left or nothing is stored. The window's
+        size takes it as independent of the term; where the two go together less, the window grows once by its
+        shortfall."""
+        skip = {_literal_sql(c) for c in ordered}
+        rest = [c for c in where if _literal_sql(c) not in skip]
+        if not rest or stored <= 0:
+            return 1.0
+        stmt = select(literal(1)).select_from(FeedbackItem).where(*rest)
+
+        def estimate() -> float:
+            compiled = stmt.compile(dialect=session.get_bind().dialect)
+            plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}",
+                                                       compiled.params).scalar_one()
+            return float(plan[0]["Plan"]["Plan Rows"])
+
+        rows: float = self._estimates.get(
+            (str(session.get_bind().engine.url), tuple(_literal_sql(c) for c in rest)), estimate)
+        return min(1.0, max(rows, 1.0) / stored)
 
     def _window_size(self, share: float) -> int:
         """How many of the newest voices hold about ``SPARE`` times ``RANKED`` matches of a term held by ``share``."""
@@ -447,9 +473,14 @@ class PostgresTextIndex:
                 stmt = stmt.where(FeedbackItem.occurred_at < end)
             return session.scalar(stmt.order_by(FeedbackItem.occurred_at.desc()).offset(size).limit(1))
 
-        rows = tuple(str(c.compile(compile_kwargs={"literal_binds": True})) for c in ordered)
+        rows = tuple(_literal_sql(c) for c in ordered)
         boundary: datetime | None = self._boundaries.get((str(session.get_bind().engine.url), size, rows, end), find)
         return boundary
+
+
+def _literal_sql(condition: ColumnElement[bool]) -> str:
+    """A condition as SQL with its values written in: a cache key, and how two equal conditions are told apart."""
+    return str(condition.compile(compile_kwargs={"literal_binds": True}))
 
 
 _SHARE_ESTIMATE = text("""
