@@ -383,8 +383,8 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
 def _examples_statement(pairs: int) -> Executable:
     """Per (stage, phrase) of ``pairs`` bound pairs (``s0``/``p0``...): the most negative voice (lowest score, then
     id) and the newest (latest, then id) of the day rows from ``first`` to ``last``, each one ordered, limited
-    probe of ``ix_stage_day_phrases_pair_day``: two short index walks per pair, whatever the length of the
-    period, instead of every day row of every pair brought back to Python."""
+    probe of ``ix_stage_day_phrases_pair_day``: two short index walks per pair (the newest reads one row), whatever
+    the length of the period, instead of every day row of every pair brought back to Python."""
     d = StageDayPhrase
     wanted = union_all(*(select(bindparam(f"s{i}", type_=String).label("stage_id"),
                                 bindparam(f"p{i}", type_=String).label("phrase")) for i in range(pairs))
@@ -397,8 +397,10 @@ def _examples_statement(pairs: int) -> Executable:
                        d.worst_id.is_not(None), d.newest_id.is_not(None), d.newest_at.is_not(None))
                 .order_by(*order).limit(1).scalar_subquery())
 
+    # A row's newest voice happened on its UTC day, so the newest row of the latest day holds the newest voice: the
+    # probe walks the pair's index back from ``last`` and stops at its first row, instead of reading every day.
     return select(wanted.c.stage_id, wanted.c.phrase, voice(d.worst_id, d.worst_score, d.worst_id),
-                  voice(d.newest_id, d.newest_at.desc(), d.newest_id.desc()))
+                  voice(d.newest_id, d.day.desc(), d.newest_at.desc(), d.newest_id.desc()))
 
 
 def _examples(session: Session, pairs: list[tuple[str, str]], first: date, last: date
