@@ -12,7 +12,9 @@ warm-up batches:
   (the fine-tuned int8 ONNX model when built), sentiment, journey stage and key phrases;
 - ``service-encoder``: the encoder pass alone (embedding + sentiment logits), to show what the rest costs;
 - ``plain``: what one would write with transformers: ``AutoTokenizer`` + ``AutoModel`` (fp32, torch,
-  padding to the longest text of each batch), mean pooling and a linear sentiment head.
+  padding to the longest text of each batch), mean pooling and a linear sentiment head. With
+  ``--plain-model DIR`` it runs another sentence model instead (embeddings only): what a larger encoder
+  would cost against the stock MiniLM, e.g. ``--modes plain`` once with and once without it.
 
 Reports texts/s (texts / total time), median and p99 latency per batch, and peak RSS. Texts are
 sentences of the UCI set (``--data``) joined and cut to length, or the project's journey texts when
@@ -83,7 +85,7 @@ def _service_encoder(threads: int) -> Callable[[list[str]], object]:
     return encoder.encode_full
 
 
-def _plain(threads: int) -> Callable[[list[str]], object]:
+def _plain(threads: int, model_path: Path | None = None) -> Callable[[list[str]], object]:
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -93,11 +95,14 @@ def _plain(threads: int) -> Callable[[list[str]], object]:
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     torch.set_num_threads(threads)
-    path = str(default_model_path())
+    path = str(model_path or default_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True).eval()
     head = SentimentHead.load()
     weights, bias = torch.from_numpy(head.weights), torch.from_numpy(head.bias)
+    if model.config.hidden_size != weights.shape[1]:  # another encoder (--plain-model): embeddings, no head
+        weights, bias = torch.zeros((len(bias), model.config.hidden_size), dtype=weights.dtype), bias
+    print(f"plain model: {Path(path).name} ({model.config.hidden_size}-d)", file=sys.stderr)
 
     def run(batch: list[str]) -> object:
         with torch.inference_mode():
@@ -110,10 +115,13 @@ def _plain(threads: int) -> Callable[[list[str]], object]:
     return run
 
 
-def measure(mode: str, texts: Sequence[str], batch: int, threads: int) -> dict[str, Any]:
+def measure(
+    mode: str, texts: Sequence[str], batch: int, threads: int, plain_model: Path | None = None
+) -> dict[str, Any]:
     """Run one path in this process and return its figures."""
     loaded_at = time.perf_counter()
-    run = {"service": _service, "service-encoder": _service_encoder, "plain": _plain}[mode](threads)
+    run = _plain(threads, plain_model) if mode == "plain" else {"service": _service,
+                                                                 "service-encoder": _service_encoder}[mode](threads)
     load_seconds = time.perf_counter() - loaded_at
     batches = [list(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     for warmup in batches[:WARMUP_BATCHES]:
@@ -144,13 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--plain-model", type=Path, help="the plain loop runs this sentence model (a directory that "
+                        "AutoModel loads) instead of the stock MiniLM, embeddings only: what another encoder costs")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     texts = make_texts(args.texts, args.words, args.data)
 
     if args.child:
-        print(json.dumps(measure(args.child, texts, args.batch, args.threads)))
+        print(json.dumps(measure(args.child, texts, args.batch, args.threads, args.plain_model)))
         return 0
 
     print(f"{len(texts)} texts of {args.words} words, batches of {args.batch}, {args.threads} threads")
@@ -163,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
         for line in done.stderr.splitlines():
-            if line.startswith(("service model:", "service encoder:")):
+            if line.startswith(("service model:", "service encoder:", "plain model:")):
                 print(line)
     print(f"{'path':<18}{'texts/s':>9}{'p50 batch ms':>14}{'p99 batch ms':>14}{'peak RSS MB':>13}{'load s':>8}")
     for mode, r in results.items():

@@ -127,3 +127,31 @@ def test_service_encoder_keeps_the_stock_embedding(service_encoder: TextEncoder,
     cosines = np.sum(service_encoder.encode(texts) * stock_encoder.encode(texts), axis=1)
     assert cosines.mean() > 0.95  # the build reports ~0.97 mean, ~0.95 at p5 on feedback text
     assert cosines.min() > 0.92
+
+
+def test_another_stock_model_is_loaded_with_its_own_width(tmp_path: Path) -> None:
+    # train_stage --encoder-path compares encoders: a model of another width must load and pool alike.
+    from transformers import BertConfig, BertModel
+
+    from services.nlp.models.encoder import default_model_path
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64)
+    BertModel(config).save_pretrained(tmp_path / "tiny-bert")
+    (tmp_path / "tiny-bert" / "tokenizer.json").write_bytes((default_model_path() / "tokenizer.json").read_bytes())
+    encoder = TorchEncoder.stock(tmp_path / "tiny-bert", threads=1)
+    assert (encoder.name, encoder.dim) == ("tiny-bert", 32)
+    assert encoder.encode([]).shape == (0, 32)
+    embeddings = encoder.encode(["The invoice is wrong.", "Hi"])
+    assert embeddings.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+
+
+def test_train_stage_compares_another_encoder_only_without_writing(tmp_path: Path) -> None:
+    from services.nlp.models import train_stage
+
+    with pytest.raises(SystemExit) as refused:
+        train_stage.main(["--encoder-path", str(tmp_path), "--out", str(tmp_path / "scorer.json")])
+    assert refused.value.code == 2
+    assert not (tmp_path / "scorer.json").exists()

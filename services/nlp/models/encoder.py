@@ -99,6 +99,8 @@ class TextEncoder(ABC):
 
     name: str
     """Names the weights, e.g. ``minilm-l6-ft-1a2b3c4d`` (fine-tuned, manifest hash) or ``minilm-l6-v2``."""
+    dim: int = EMBEDDING_DIM
+    """Width of the embeddings (384 for MiniLM; another stock model's hidden size, see ``TorchEncoder.stock``)."""
 
     def __init__(self, tokenizer: Tokenizer, *, batch_size: int = 32) -> None:
         self._tokenizer = tokenizer
@@ -145,7 +147,7 @@ class TextEncoder(ABC):
         Texts go through ``textprep.prepare`` (emoji named) and are cut at 256 tokens. Rows come back in the
         order of ``texts``.
         """
-        embeddings = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        embeddings = np.zeros((len(texts), self.dim), dtype=np.float32)
         logits = np.zeros((len(texts), SENTIMENT_CLASSES), dtype=np.float32) if self.has_sentiment else None
         if not texts:
             return Encoded(embeddings, logits)
@@ -239,13 +241,19 @@ class OnnxEncoder(TextEncoder):
 
 
 class TorchEncoder(TextEncoder):
-    """The stock all-MiniLM-L6-v2 through torch (fp32): embeddings only."""
+    """The stock all-MiniLM-L6-v2 through torch (fp32): embeddings only.
+
+    ``stock(model_path)`` loads another mean-pooled sentence model the same way (e.g. to compare encoders
+    with ``train_stage --encoder-path``); ``name`` and ``dim`` then follow that model."""
 
     name = "minilm-l6-v2"
 
-    def __init__(self, tokenizer: Tokenizer, model: Any, *, batch_size: int = 32) -> None:
+    def __init__(self, tokenizer: Tokenizer, model: Any, *, batch_size: int = 32, name: str | None = None) -> None:
         super().__init__(tokenizer, batch_size=batch_size)
         self.model = model
+        self.dim = int(model.config.hidden_size)
+        if name is not None:
+            self.name = name
 
     @property
     def has_sentiment(self) -> bool:
@@ -273,7 +281,7 @@ class TorchEncoder(TextEncoder):
             if bars_were_on:
                 hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         model.eval()
-        return cls(load_tokenizer(path), model, batch_size=batch_size)
+        return cls(load_tokenizer(path), model, batch_size=batch_size, name=None if model_path is None else path.name)
 
     def _run(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> tuple[Embeddings, Logits | None]:
         import torch

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from services.nlp.models.encoder import EMBEDDING_DIM, Embeddings, TorchEncoder
+from services.nlp.models.encoder import Embeddings, TorchEncoder
 from services.nlp.models.journey_sets import JourneySet, Split, load_sets
 from services.nlp.models.neighbours import NeighbourBank
 from services.nlp.models.stage import (
@@ -74,7 +74,7 @@ class MemoEncoder:
             for text, row in zip(missing, self._encoder.encode(missing), strict=True):
                 self._memo[text] = row
         if not texts:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+            return np.zeros((0, self._encoder.dim), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
 
 
@@ -160,19 +160,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--out", type=Path, default=SCORER_PATH, help="where to write stage_scorer.json")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--loco-only", action="store_true",
+                        help="print leave-one-company-out accuracy and write nothing")
+    parser.add_argument("--encoder-path", type=Path,
+                        help="compare another mean-pooled sentence model (a directory that AutoModel loads, with "
+                        "tokenizer.json) in place of the stock MiniLM; needs --loco-only, since the service "
+                        "reads MiniLM embeddings")
     args = parser.parse_args(argv)
+    if args.encoder_path is not None and not args.loco_only:
+        parser.error("--encoder-path needs --loco-only: a scorer fitted on another encoder does not fit the service's")
 
-    encoder = MemoEncoder(TorchEncoder.stock(threads=args.threads))
+    stock = TorchEncoder.stock(args.encoder_path, threads=args.threads)
+    encoder = MemoEncoder(stock)
     sets = load_sets(Split.TUNING)
     bank = build_bank(sets, encoder)
     loco = leave_one_company_out(sets, encoder, bank)
+    items = sum(n for _, n in loco.values())
+    weighted = sum(a * n for a, n in loco.values()) / items
+    if args.loco_only:
+        for company, (value, n) in loco.items():
+            _say(f"leave-one-company-out accuracy, {company} ({n} items): {value:.3f}")
+        _say(f"encoder {stock.name} ({stock.dim}-d): mean {np.mean([a for a, _ in loco.values()]):.3f}, "
+             f"items-weighted {weighted:.3f}")
+        return 0
     companies = company_features(sets, encoder, bank)
     scorer = fit(companies)
     in_sample = float(
         np.mean(np.concatenate([scorer.scores(c.features, c.evidence).argmax(axis=1) == c.gold for c in companies]))
     )
-    items = sum(n for _, n in loco.values())
-    weighted = sum(a * n for a, n in loco.values()) / items
     doc = {
         "features": list(FEATURES),
         "evidence": list(EVIDENCE),
