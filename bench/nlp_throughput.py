@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{mode:<18}{r['texts_per_s']:>9.1f}{r['batch_p50_ms']:>14.1f}{r['batch_p99_ms']:>14.1f}"
             f"{r['peak_rss_mb']:>13.0f}{r['load_s']:>8.1f}"
         )
-    if "service" in results and "plain" in results:
+    if "service" in results and "plain" in results and args.plain_model is None:  # the same model on both paths
         ratio = results["service"]["texts_per_s"] / results["plain"]["texts_per_s"]
         print(f"service / plain: {ratio:.2f}x")
     return 0
