@@ -98,10 +98,9 @@ def _plain(threads: int, model_path: Path | None = None) -> Callable[[list[str]]
     path = str(model_path or default_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-    head = SentimentHead.load()
-    weights, bias = torch.from_numpy(head.weights), torch.from_numpy(head.bias)
-    if model.config.hidden_size != weights.shape[1]:  # another encoder (--plain-model): embeddings, no head
-        weights, bias = torch.zeros((len(bias), model.config.hidden_size), dtype=weights.dtype), bias
+    # The linear sentiment head reads MiniLM's 384-d embedding; another model (--plain-model) gives embeddings only.
+    head = SentimentHead.load() if model_path is None else None
+    weights, bias = (torch.from_numpy(head.weights), torch.from_numpy(head.bias)) if head else (None, None)
     print(f"plain model: {Path(path).name} ({model.config.hidden_size}-d)", file=sys.stderr)
 
     def run(batch: list[str]) -> object:
@@ -110,6 +109,8 @@ def _plain(threads: int, model_path: Path | None = None) -> Callable[[list[str]]
             hidden = model(**encoded).last_hidden_state
             mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
+            if weights is None or bias is None:
+                return pooled.numpy()
             return torch.softmax(pooled @ weights.T + bias, dim=1).numpy()
 
     return run
@@ -120,8 +121,10 @@ def measure(
 ) -> dict[str, Any]:
     """Run one path in this process and return its figures."""
     loaded_at = time.perf_counter()
-    run = _plain(threads, plain_model) if mode == "plain" else {"service": _service,
-                                                                 "service-encoder": _service_encoder}[mode](threads)
+    if mode == "plain":
+        run = _plain(threads, plain_model)
+    else:
+        run = {"service": _service, "service-encoder": _service_encoder}[mode](threads)
     load_seconds = time.perf_counter() - loaded_at
     batches = [list(texts[i : i + batch]) for i in range(0, len(texts), batch)]
     for warmup in batches[:WARMUP_BATCHES]:
