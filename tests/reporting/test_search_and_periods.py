@@ -222,7 +222,7 @@ def test_a_filter_the_window_is_not_counted_among_narrows_it_by_its_share(
             negatives = connection.scalar(
                 text("SELECT count(*) FROM feedback_items WHERE sentiment_label = 'negative'"))
         with Session(engine) as session:
-            term_share, _ = PostgresTextIndex()._estimated_share(session, parse("invoice total"))
+            term_share, _, _ = PostgresTextIndex()._estimated_share(session, parse("invoice total"))
         engine.dispose()
         assert term_share > 0
         assert negatives

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from services.journey.models import FeedbackItem
-from services.reporting.feedback.search import ITEM_BITS, KeyRange, SqliteTextIndex, parse
+from services.reporting.feedback.search import ITEM_BITS, ITEM_MASK, KeyRange, SqliteTextIndex, in_period, parse
 from shared.contracts import CloudEvent, CustomerRef, FeedbackEnriched
 from tests.conftest import Database
 from tests.factories import enriched_event
@@ -133,9 +133,13 @@ def test_relevance_over_more_than_the_bound_ranks_the_newest_matches(client: Tes
 
 def test_key_ranges_are_exact_on_whole_seconds_and_cover_a_part_second() -> None:
     second = int(MIDNIGHT.timestamp())
-    assert KeyRange.of((MIDNIGHT, at(3600))) == KeyRange(second << ITEM_BITS, ((second + 3600) << ITEM_BITS) - 1, True)
+    # Whole seconds: up to the end's second, whose voices (keyed there from the half-millisecond before the end) and
+    # the first second's are checked.
+    hour = (MIDNIGHT, at(3600))
+    assert KeyRange.of(hour) == KeyRange(second << ITEM_BITS, ((second + 3600) << ITEM_BITS) | ITEM_MASK, True, hour)
+    assert KeyRange.of(hour).inner() == ((second + 1) << ITEM_BITS, ((second + 3600) << ITEM_BITS) - 1)
     part = KeyRange.of((None, at(0.5)))
-    assert part == KeyRange(None, ((second + 1) << ITEM_BITS) - 1, False)
+    assert part == KeyRange(None, ((second + 1) << ITEM_BITS) | ITEM_MASK, False)
     assert KeyRange.of((None, None)) == KeyRange(None, None, True)
     # Beyond the keys' seconds: the range reaches the end of the keys and is not exact (times are checked).
     far = KeyRange.of((datetime(2300, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)))
@@ -152,7 +156,8 @@ def test_sqlite_reads_a_period_as_a_range_of_the_index_in_its_order(tmp_path: Pa
     sessions = story_store(Database(tmp_path, None), [v for batch in arrivals() for v in batch], batch=3)
     index = SqliteTextIndex()
     with next(sessions)() as s:
-        keys = KeyRange.of((MIDNIGHT, at(86400)))
+        day = (MIDNIGHT, at(86400))
+        keys = KeyRange.of(day)
         for where in ([], [FeedbackItem.stage_id == "renew"]):
             stmt = index._hits(s, where, parse("parcel"), keys, few=False, columns=[index.key])
             stmt = stmt.order_by(index.key.desc()).limit(3)
@@ -161,7 +166,7 @@ def test_sqlite_reads_a_period_as_a_range_of_the_index_in_its_order(tmp_path: Pa
             (fts,) = [step for step in plan if "feedback_search VIRTUAL TABLE" in step]
             assert set("M><") <= set(fts.split(":", 1)[1]), plan  # FTS5's index string: match, rowid range
             assert not any("TEMP B-TREE" in step for step in plan), plan
-            in_range = [k for k in s.scalars(select(index.item_key()).where(*where)) if keys.low <= k <= keys.high]
+            in_range = list(s.scalars(select(index.item_key()).where(*where, *in_period(day))))
             assert len(in_range) > 3
             assert list(s.scalars(stmt)) == sorted(in_range, reverse=True)[:3]
     assert next(sessions, None) is None  # the store's engine disposed of
