@@ -408,10 +408,12 @@ class PostgresTextIndex:
         rank = cast(-func.ts_rank(self.vector, self._wanted(query), self.NORMALIZATION), DOUBLE_PRECISION)
         # A rare term is ranked whole: intersecting its few matches with a window's keys costs more.
         term_share, stored, lexemes = (0.0, 0.0, ()) if narrowed else self._estimated_share(session, query)
-        share = term_share * self._filtered_share(session, where, ordered, stored) if term_share else 0.0
-        # The day index pays where the term has many entries; among a stage's voices (spread over many more days)
-        # the term's entries intersected with the stage's time-ordered index read less.
-        by_day = lexemes if term_share * stored >= self.COMMON and not ordered else ()
+        filtered = self._filtered_share(session, where, ordered, stored) if term_share else 1.0
+        share = term_share * filtered
+        # The day index pays where the term has many entries and nothing else narrows the voices. Among a stage's
+        # voices (spread over many more days), or with a filter the day's matches would each be read to check (a
+        # sentiment: three times the rows), the term's entries intersected with the other index read less.
+        by_day = lexemes if term_share * stored >= self.COMMON and not ordered and filtered == 1.0 else ()
         start, end = period
         size = self._window_size(share) if share * stored >= self.COMMON else 0
         for _ in range(2 if size else 0):  # the window, then once more sized by the matches it held
@@ -438,20 +440,22 @@ class PostgresTextIndex:
                  until: datetime | None) -> list[ColumnElement[bool]]:
         """The conditions of the search's matches from ``since`` until before ``until`` (``None``: unbounded).
 
-        With the term's ``lexemes`` (a common term, see ``ranked``), a ``since`` and at most ``DAYS_MAX`` days up to
-        ``until`` (or the newest voice), through the day index: for each day, a voice holding every lexeme on that
-        day (an index scan each, the day scans' bitmaps OR-ed); then the phrases themselves, the exclusions and the
-        time are checked on the row. ``coalesce`` keeps the planner from also reading the term's whole entries in
-        the plain index, and the time is compared as ``occurred_at + 0 s`` so that it does not intersect the days
-        with the time index's range, which they already bound to a day at each end (by hand, on the bench's
-        million items, that intersection was 3.4 ms of a 13.6 ms statement). Otherwise, the plain index and the
-        period."""
+        With the term's ``lexemes`` (a common term, see ``ranked``), a ``since`` and at most ``DAYS_MAX`` days up
+        to ``until`` (or the day after the newest voice), through the day index: for each day, a voice holding every
+        lexeme on that day (an index scan each, the day scans' bitmaps OR-ed); then the phrases themselves, the
+        exclusions and the time are checked on the row. ``coalesce`` keeps the planner from also reading the term's
+        whole entries in the plain index, and the time is compared as ``occurred_at + 0 s`` so that it does not
+        intersect the days with the time index's range, which they already bound to a day at each end (by hand, on
+        the bench's million items, that intersection was 3.4 ms of a 13.6 ms statement). Otherwise, the plain index
+        and the period."""
         plain = [self.condition(query), *in_period((since, until))]
         if not lexemes or since is None:
             return plain
-        last = until - timedelta(microseconds=1) if until is not None else max(self._newest(session),
-                                                                                 datetime.now(UTC))
-        first_day, last_day = _utc_day(since), _utc_day(last)
+        # Up to the newest voice (looked up every 10 s) and the day after it, where voices arrive next; one dated
+        # later still is found once the lookup is renewed.
+        first_day = _utc_day(since)
+        last_day = _utc_day(until - timedelta(microseconds=1)) if until is not None else (
+            _utc_day(self._newest(session)) + 1)
         if not 0 <= last_day - first_day < self.DAYS_MAX:
             return plain
         days = func.lp_search_days(self.vector, FeedbackItem.occurred_at)
