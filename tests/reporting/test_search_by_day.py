@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from services.reporting.cache import ReportCache
 from services.reporting.feedback.search import PostgresTextIndex, _day_query, _utc_day
@@ -169,3 +170,50 @@ def test_a_stage_a_filter_or_a_rare_term_keeps_the_plain_index(client: TestClien
     assert found(client, q="invoice total", since="2026-10-07", until="2026-10-11", tz="UTC")
     assert seen
     assert not any("lp_search_days" in s for s in seen)
+
+
+@pytest.mark.parametrize("walk", [0.5, 2.0, 50.0])
+@pytest.mark.parametrize("params", [{}, {"stage": "renew", "since": "2026-10-07", "until": "2026-10-11", "tz": "UTC"},
+                                    {"sentiment": "negative"}, {"q": "invoice -mess"}])
+def test_newest_first_a_common_term_walks_the_newest_voices_then_every_match(
+        client: TestClient, module_database: Database, monkeypatch: pytest.MonkeyPatch, params: dict[str, str],
+        walk: float) -> None:
+    """PostgreSQL looks for a common term's newest matches among the newest voices first (``WALK`` times as many as
+    its share promises); where they hold fewer than a page, every match is read. Pages are the same either way."""
+    query: dict[str, str] = {"q": "invoice total", "sort": "newest", **params}
+
+    def pages(limit: int) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            at = {"cursor": cursor} if cursor else {}
+            page = client.get("/v1/feedback", params={**query, "limit": limit, **at}, headers=AUTH).json()
+            seen += [i["id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+    every = pages(100)
+    assert every
+    if module_database.url is None:
+        assert pages(2) == every
+        return
+    with create_db_engine(module_database.url_for("journey")).begin() as conn:
+        conn.execute(text("ANALYZE feedback_items"))
+    monkeypatch.setattr(PostgresTextIndex, "_estimates", ReportCache(0))
+    monkeypatch.setattr(PostgresTextIndex, "COMMON", 10**9)  # rare: every match, as planned
+    assert pages(2) == every
+    monkeypatch.setattr(PostgresTextIndex, "COMMON", 1)
+    monkeypatch.setattr(PostgresTextIndex, "WALK", walk)
+    walked: list[int] = []
+    scalars = Session.scalars
+
+    def spied(self: Session, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if "recent" in str(statement):
+            walked.append(1)
+        return scalars(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "scalars", spied)
+    assert pages(2) == every
+    assert pages(3) == every
+    assert walked

@@ -374,6 +374,9 @@ class PostgresTextIndex:
     index entries)."""
     _estimates: ClassVar[ReportCache] = ReportCache(60.0, 4096)
     """Share estimates per store and words, reused a minute (they change only when ANALYZE runs)."""
+    WALK = 2.0
+    """Newest first, a common term is first looked for among the newest voices passing the filters, at most this
+    many times as many as its share of the voices promises to hold a page."""
     DAYS_MAX = 92
     """A common term bounded in time over at most this many UTC days is found through the day index. Each day is an
     index scan of its own (a few dozen microseconds): one scan over all the days' keys cost far more, as GIN checks
@@ -398,8 +401,29 @@ class PostgresTextIndex:
 
     def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
                limit: int, *, few: bool = False) -> Select[Any]:
-        return (select(FeedbackItem).where(*where, *in_period(period), self.condition(query))
-                .order_by(*NEWEST_FIRST).limit(limit))
+        every = (select(FeedbackItem).where(*where, *in_period(period), self.condition(query))
+                 .order_by(*NEWEST_FIRST).limit(limit))
+        if few:
+            return every
+        share, stored, _ = self._estimated_share(session, query)
+        if share * stored < self.COMMON:
+            return every
+        # A common term: walk the newest voices passing the filters, in time order, and check each for the term,
+        # reading at most WALK times as many as its share promises to hold the page. PostgreSQL's own plan
+        # intersects the term's whole entries with the filters' index and sorts, as its estimate of a term's
+        # matches multiplies its words' shares: words that go together have many more.
+        recent = (select(FeedbackItem.feedback_id, FeedbackItem.occurred_at, self.vector.label("words"))
+                  .where(*where, *in_period(period)).order_by(*NEWEST_FIRST)
+                  .limit(math.ceil(self.WALK * limit / share)).subquery("recent"))
+        words = func.coalesce(recent.c.words, cast(literal(""), TSVECTOR))  # checked on the row, not the index
+        found = list(session.scalars(
+            select(recent.c.feedback_id).where(
+                words.bool_op("@@")(self._wanted(query)),
+                *[not_(words.bool_op("@@")(self.tsquery(p))) for p in query.excluded])
+            .order_by(recent.c.occurred_at.desc(), recent.c.feedback_id.desc()).limit(limit)))
+        if len(found) < limit:  # fewer matches than the share promised, or fewer at all: every match, as planned
+            return every
+        return select(FeedbackItem).where(FeedbackItem.feedback_id.in_(found)).order_by(*NEWEST_FIRST)
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
@@ -461,7 +485,7 @@ class PostgresTextIndex:
         days = func.lp_search_days(self.vector, FeedbackItem.occurred_at)
         found = [days.op("@@")(cast(literal(_day_query(lexemes, day)), TSQUERY))
                  for day in range(first_day, last_day + 1)]
-        checked = func.coalesce(self.vector, cast(literal(""), TSVECTOR)).op("@@")(self._wanted(query))
+        checked = func.coalesce(self.vector, cast(literal(""), TSVECTOR)).bool_op("@@")(self._wanted(query))
         at = type_coerce(FeedbackItem.occurred_at.op("+")(literal_column("interval '0 s'")), UTCDateTime())
         return [or_(*found), checked, *[not_(self.vector.op("@@")(self.tsquery(p))) for p in query.excluded],
                 at >= since, *([] if until is None else [at < until])]
