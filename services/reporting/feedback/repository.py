@@ -90,9 +90,8 @@ class FeedbackReadRepository:
         if after is not None:  # nothing past the position is later than it: for the index, the period ends there
             just_after = after.occurred_at + timedelta(microseconds=1)
             period = (flt.start, just_after if flt.end is None else min(flt.end, just_after))
-        stmt = text_index(self.session).newest(self.session, where, flt.search, period, limit,
+        return text_index(self.session).newest(self.session, where, flt.search, period, limit,
                                                few=bool(flt.customer_ids))
-        return self.session.scalars(stmt).all()
 
     def ranked_page(self, flt: FeedbackFilter, after: RankAfter | None, limit: int) -> list[Hit]:
         """Up to ``limit`` matches of ``flt.search`` after ``after``, most relevant first."""

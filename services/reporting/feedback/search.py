@@ -29,6 +29,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Subquery,
+    TextClause,
     and_,
     bindparam,
     cast,
@@ -44,7 +45,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, TSQUERY, TSVECTOR
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from services.journey.models import FeedbackItem
 from services.reporting.cache import ReportCache
@@ -113,9 +114,9 @@ class TextIndex(Protocol):
     """A full-text index over ``feedback_items.text``."""
 
     def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
-               limit: int, *, few: bool = False) -> Select[Any]:
-        """The newest ``limit`` matches passing ``where`` within ``period``: a select of ``FeedbackItem`` in
-        ``NEWEST_FIRST`` order. ``few``: ``where`` keeps a few rows found through an index (a customer's)."""
+               limit: int, *, few: bool = False) -> Sequence[FeedbackItem]:
+        """The newest ``limit`` matches passing ``where`` within ``period``, in ``NEWEST_FIRST`` order. ``few``:
+        ``where`` keeps a few rows found through an index (a customer's)."""
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
@@ -188,6 +189,11 @@ class KeyRange:
                 None if end is None else (_second(end, math.ceil)[0] << ITEM_BITS) - 1)
 
 
+_EDGE_TIME = ("(SELECT edge.occurred_at FROM feedback_items AS edge "  # noqa: S608 (constant SQL)
+              f"WHERE edge.rowid = feedback_search.rowid & {ITEM_MASK})")
+"""The time of the voice a ``feedback_search`` key names (SQLite)."""
+
+
 class SqliteTextIndex:
     """FTS5 (``feedback_search``), ranked by BM25 (its ``rank`` column); ties broken by the index key.
 
@@ -240,21 +246,31 @@ class SqliteTextIndex:
         if keys.high is not None:
             stmt = stmt.where(self.key <= keys.high)
         if keys.edges != (None, None):
-            # A voice keyed in the first or last second is checked against the period (``KeyRange``); SQLite only
-            # reads the time (by primary key) when the key is in one of those seconds.
-            inner_low, inner_high = keys.inner()
-            edge = FeedbackItem.__table__.alias("edge")
-            at = select(edge.c.occurred_at).where(literal_column("edge.rowid") == self.key.op("&")(ITEM_MASK))
-            start, end = keys.edges
-            stmt = stmt.where(or_(
-                and_(*([] if inner_low is None else [self.key >= inner_low]),
-                     *([] if inner_high is None else [self.key <= inner_high])),
-                and_(*([] if start is None else [at.scalar_subquery() >= start]),
-                     *([] if end is None else [at.scalar_subquery() < end]))))
+            stmt = stmt.where(self._edges_checked(keys))
         return stmt
 
+    @staticmethod
+    def _edges_checked(keys: KeyRange) -> TextClause:
+        """A voice keyed in an exact range's first or last second is checked against the period (``KeyRange``):
+        SQLite reads its time (by primary key) only for keys in those seconds. Written as SQL text: built per
+        search, the same condition as expressions cost more than running it."""
+        (inner_low, inner_high), (start, end) = keys.inner(), keys.edges
+        inner: list[str] = []
+        timed: list[str] = []
+        values = []
+        at = _EDGE_TIME
+        if start is not None:
+            inner.append("feedback_search.rowid >= :edge_inner_low")
+            timed.append(f"{at} >= :edge_start")
+            values += [bindparam("edge_inner_low", inner_low), bindparam("edge_start", start, type_=UTCDateTime())]
+        if end is not None:
+            inner.append("feedback_search.rowid <= :edge_inner_high")
+            timed.append(f"{at} < :edge_end")
+            values += [bindparam("edge_inner_high", inner_high), bindparam("edge_end", end, type_=UTCDateTime())]
+        return text(f"(({' AND '.join(inner)}) OR ({' AND '.join(timed)}))").bindparams(*values)
+
     def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
-               limit: int, *, few: bool = False) -> Select[Any]:
+               limit: int, *, few: bool = False) -> Sequence[FeedbackItem]:
         keys = KeyRange.of(period)
         where = [*where, *([] if keys.exact else in_period(period))]
         found = self._keys(session, where, query, keys, few=few, limit=limit)
@@ -263,8 +279,8 @@ class SqliteTextIndex:
             # second not yet read may belong on the page: read them too, and let the page's order decide.
             second = (found[-1] >> ITEM_BITS) << ITEM_BITS
             found += self._keys(session, where, query, keys.within(second, found[-1] - 1), few=few, limit=None)
-        return (select(FeedbackItem).where(self.rowid.in_([k & ITEM_MASK for k in found]))
-                .order_by(*NEWEST_FIRST).limit(limit))
+        return session.scalars(select(FeedbackItem).where(self.rowid.in_([k & ITEM_MASK for k in found]))
+                               .order_by(*NEWEST_FIRST).limit(limit)).all()
 
     def _keys(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, keys: KeyRange,
               *, few: bool, limit: int | None) -> list[int]:
@@ -400,30 +416,26 @@ class PostgresTextIndex:
         return and_(*parts)
 
     def newest(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery, period: Bounds,
-               limit: int, *, few: bool = False) -> Select[Any]:
+               limit: int, *, few: bool = False) -> Sequence[FeedbackItem]:
         every = (select(FeedbackItem).where(*where, *in_period(period), self.condition(query))
                  .order_by(*NEWEST_FIRST).limit(limit))
-        if few:
-            return every
-        share, stored, _ = self._estimated_share(session, query)
+        share, stored, _ = (0.0, 0.0, ()) if few else self._estimated_share(session, query)
         if share * stored < self.COMMON:
-            return every
+            return session.scalars(every).all()
         # A common term: walk the newest voices passing the filters, in time order, and check each for the term,
         # reading at most WALK times as many as its share promises to hold the page. PostgreSQL's own plan
         # intersects the term's whole entries with the filters' index and sorts, as its estimate of a term's
         # matches multiplies its words' shares: words that go together have many more.
-        recent = (select(FeedbackItem.feedback_id, FeedbackItem.occurred_at, self.vector.label("words"))
-                  .where(*where, *in_period(period)).order_by(*NEWEST_FIRST)
-                  .limit(math.ceil(self.WALK * limit / share)).subquery("recent"))
+        recent = (select(FeedbackItem, self.vector.label("words")).where(*where, *in_period(period))
+                  .order_by(*NEWEST_FIRST).limit(math.ceil(self.WALK * limit / share)).subquery("recent"))
+        item = aliased(FeedbackItem, recent)
         words = func.coalesce(recent.c.words, cast(literal(""), TSVECTOR))  # checked on the row, not the index
-        found = list(session.scalars(
-            select(recent.c.feedback_id).where(
-                words.bool_op("@@")(self._wanted(query)),
-                *[not_(words.bool_op("@@")(self.tsquery(p))) for p in query.excluded])
-            .order_by(recent.c.occurred_at.desc(), recent.c.feedback_id.desc()).limit(limit)))
-        if len(found) < limit:  # fewer matches than the share promised, or fewer at all: every match, as planned
-            return every
-        return select(FeedbackItem).where(FeedbackItem.feedback_id.in_(found)).order_by(*NEWEST_FIRST)
+        found = session.scalars(
+            select(item).where(words.bool_op("@@")(self._wanted(query)),
+                               *[not_(words.bool_op("@@")(self.tsquery(p))) for p in query.excluded])
+            .order_by(item.occurred_at.desc(), item.feedback_id.desc()).limit(limit)).all()
+        # Fewer matches than the share promised, or fewer at all: every match, as PostgreSQL plans it.
+        return found if len(found) == limit else session.scalars(every).all()
 
     def ranked(self, session: Session, where: Sequence[ColumnElement[bool]], query: SearchQuery,
                after: RankAfter | None, limit: int, *, period: Bounds = (None, None), narrowed: bool = True,
