@@ -419,13 +419,15 @@ class PostgresTextIndex:
                limit: int, *, few: bool = False) -> Sequence[FeedbackItem]:
         every = (select(FeedbackItem).where(*where, *in_period(period), self.condition(query))
                  .order_by(*NEWEST_FIRST).limit(limit))
-        share, stored, _ = (0.0, 0.0, ()) if few else self._estimated_share(session, query)
+        narrowed = bool(where) or period != (None, None)
+        share, stored, _ = self._estimated_share(session, query) if narrowed and not few else (0.0, 0.0, ())
         if share * stored < self.COMMON:
             return session.scalars(every).all()
-        # A common term: walk the newest voices passing the filters, in time order, and check each for the term,
-        # reading at most WALK times as many as its share promises to hold the page. PostgreSQL's own plan
-        # intersects the term's whole entries with the filters' index and sorts, as its estimate of a term's
-        # matches multiplies its words' shares: words that go together have many more.
+        # A common term within filters or a period: walk the newest voices passing them, in time order, and check
+        # each for the term, reading at most WALK times as many as its share promises to hold the page.
+        # PostgreSQL's own plan intersects the term's whole entries with the filters' index and sorts, as its
+        # estimate of a term's matches multiplies its words' shares: words that go together have many more.
+        # (With neither, its plan is that walk already.)
         recent = (select(FeedbackItem, self.vector.label("words")).where(*where, *in_period(period))
                   .order_by(*NEWEST_FIRST).limit(math.ceil(self.WALK * limit / share)).subquery("recent"))
         item = aliased(FeedbackItem, recent)
