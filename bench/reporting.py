@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
@@ -321,8 +321,25 @@ def store(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str, str]]]
                 analyze.dispose()
             print(f"stored {args.items:,} items, {args.items // ITEMS_PER_CUSTOMER:,} customers in "
                   f"{time.perf_counter() - started:.0f} s ({url.split(':')[0]})")
+        if url.startswith("postgresql"):
+            print_sizes(url)
         env = {"LP_DATA_DIR": str(data_dir), **({"DATABASE_URL": args.database_url} if args.database_url else {})}
         yield url, str(data_dir), env
+
+
+SEARCH_INDEXES = ("ix_feedback_items_search_vector", "ix_feedback_items_search_days")
+
+
+def print_sizes(url: str) -> None:
+    """The feedback table's size on disk (PostgreSQL), and its search indexes' (journey migrations 0003, 0013)."""
+    engine = create_db_engine(url)
+    with engine.connect() as conn:
+        table_mb = conn.scalar(text("SELECT pg_relation_size('feedback_items') / 1048576.0"))
+        sizes = {name: conn.scalar(text("SELECT pg_relation_size(to_regclass(:name)) / 1048576.0"), {"name": name})
+                 for name in SEARCH_INDEXES}
+    engine.dispose()
+    shown = ", ".join(f"{name} {mb:.0f} MB" for name, mb in sizes.items() if mb is not None)
+    print(f"feedback_items {table_mb:.0f} MB; search indexes: {shown}")
 
 
 def run_service(label: str, env: dict[str, str], args: argparse.Namespace, log: Path) -> None:
