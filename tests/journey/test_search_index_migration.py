@@ -38,7 +38,7 @@ def events() -> list[CloudEvent[FeedbackEnriched]]:
 def found(url: str, q: str) -> set[str]:
     engine = create_db_engine(url)
     with make_session_factory(engine)() as s:
-        ids = {item.feedback_id for item in s.scalars(text_index(s).newest(s, [], parse(q), (None, None), 100))}
+        ids = {item.feedback_id for item in text_index(s).newest(s, [], parse(q), (None, None), 100)}
     engine.dispose()
     return ids
 

@@ -37,7 +37,7 @@ def row(fid: str, body: str, at: datetime) -> dict[str, Any]:
 
 def newest(engine: Engine, q: str) -> list[str]:
     with make_session_factory(engine)() as s:
-        return [i.feedback_id for i in s.scalars(text_index(s).newest(s, [], parse(q), (None, None), 10))]
+        return [i.feedback_id for i in text_index(s).newest(s, [], parse(q), (None, None), 10)]
 
 
 def index_keys(engine: Engine) -> tuple[list[int], list[int]]:
