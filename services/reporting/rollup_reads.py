@@ -25,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     String,
+    and_,
     bindparam,
     func,
     literal,
@@ -185,36 +186,51 @@ def _count_items(session: Session, dim: Dimension, reads: Sequence[tuple[int, Sp
         bucket[key] = bucket[key].add(counts) if key in bucket else counts
 
 
+def _ranges_table(ranges: Sequence[tuple[str, int]], time_type: Any) -> Any:
+    """Bound ranges as rows (``tag``, ``lo``, ``hi``) to join a rollup with: for each (``name``, ``tag``) of
+    ``ranges``, the parameters ``{name}lo`` and ``{name}hi`` of the rollup's time type. A range per row lets the
+    database read each from the primary key in one plan (a statement per range, as a ``UNION ALL``, was planned and
+    aggregated part by part: twice the time on PostgreSQL)."""
+    rows = [select(literal(tag).label("tag"), bindparam(f"{name}lo", type_=time_type).label("lo"),
+                   bindparam(f"{name}hi", type_=time_type).label("hi")) for name, tag in ranges]
+    return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("ranges")
+
+
 @lru_cache(maxsize=256)
 def _rollup_sums(model: Any, key_name: str, time_name: str, ranges: int, inclusive: bool) -> Executable:
-    """The statement summing ``model``'s counters per key over ``ranges`` ranges (``lo0``/``hi0``, ...), with each
-    row's range number (``part``): built once per shape and then only bound, since building the expression cost
-    more than running the query."""
+    """The statement summing ``model``'s counters per key over ``ranges`` ranges (``0lo``/``0hi``, ...), with each
+    row's range number (``tag``), the ranges joined as rows (``_ranges_table``). Built once per shape and then only
+    bound, since building the expression cost more than running the query."""
     key, time_col = getattr(model, key_name), getattr(model, time_name)
+    wanted = _ranges_table([(str(i), i) for i in range(ranges)], time_col.type)
     sums = [func.sum(getattr(model, c)).label(c) for c in COUNTER_COLUMNS]
-    parts = [select(key.label("key"), literal(i).label("part"), *sums)
-             .where(time_col >= bindparam(f"lo{i}"),
-                    time_col <= bindparam(f"hi{i}") if inclusive else time_col < bindparam(f"hi{i}"))
-             .group_by(key) for i in range(ranges)]
-    return parts[0] if ranges == 1 else union_all(*parts)
+    within = (time_col <= wanted.c.hi) if inclusive else (time_col < wanted.c.hi)
+    return (select(key.label("key"), wanted.c.tag, *sums)
+            .select_from(wanted).join(model, and_(time_col >= wanted.c.lo, within))
+            .group_by(key, wanted.c.tag))
 
 
 def _sum_rollup(session: Session, model: Any, key_name: str, time_name: str,
                 ranges: Sequence[tuple[int, Any, Any, int]], out: list[dict[str, Counts]], *, inclusive: bool) -> None:
     """Add (sign 1) or take away (sign -1) the rollup rows of each (bucket, low, high, sign) to or from
-    ``out[bucket]``: days ``low``..``high`` (``inclusive``) or quarter-hours [low, high). One range scan of the
-    primary key per range (a single scan from the lowest to the highest reads every row between, which for the
-    edges of trend weeks is thousands)."""
+    ``out[bucket]``: days ``low``..``high`` (``inclusive``) or quarter-hours [low, high). Each distinct range is
+    read once (trend weeks share their edges: one week's end is the next one's start), by a range scan of the
+    primary key (a single scan from the lowest to the highest reads every row between, which for the edges of
+    trend weeks is thousands)."""
     if not ranges:
         return
-    params = {f"{end}{i}": value for i, (_, lo, hi, _) in enumerate(ranges) for end, value in (("lo", lo), ("hi", hi))}
-    for row in session.execute(_rollup_sums(model, key_name, time_name, len(ranges), inclusive), params):
+    position: dict[tuple[Any, Any], int] = {}
+    users: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for index, lo, hi, sign in ranges:
+        users[position.setdefault((lo, hi), len(position))].append((index, sign))
+    distinct = list(position)
+    params = {f"{i}{end}": value for i, (lo, hi) in enumerate(distinct) for end, value in (("lo", lo), ("hi", hi))}
+    for row in session.execute(_rollup_sums(model, key_name, time_name, len(distinct), inclusive), params):
         counts = Counts(**{c: v or 0 for c, v in zip(COUNTER_COLUMNS, row[2:], strict=True)})
-        index, _, _, sign = ranges[row[1]]
-        if sign < 0:
-            counts = counts.negated()
-        bucket = out[index]
-        bucket[row[0]] = bucket[row[0]].add(counts) if row[0] in bucket else counts
+        for index, sign in users[row[1]]:
+            bucket = out[index]
+            added = counts.negated() if sign < 0 else counts
+            bucket[row[0]] = bucket[row[0]].add(added) if row[0] in bucket else added
 
 
 def counts_by_bucket(session: Session, dim: Dimension, spans: Sequence[Span], *, segment: str | None = None
@@ -281,18 +297,21 @@ class TopPhrase:
 @lru_cache(maxsize=64)
 def _phrase_totals(with_days: bool, plus: int, minus: int, *, ranked: bool) -> Executable:
     """Counts (and negative counts) per (stage, phrase) over a split: the day rows from ``first`` to ``last`` (when
-    ``with_days``), plus the quarter-hour rows of ``plus`` ranges (``plo0``/``phi0``...), less those of ``minus`` ranges
-    (``mlo0``/``mhi0``...). ``ranked``: each stage's best ``limit`` phrases by count, then phrase; otherwise only
-    the pairs in the expanding parameter ``pairs``, read by key (``ix_stage_day_phrases_pair_day``)."""
+    ``with_days``), plus the quarter-hour rows of ``plus`` ranges (``p0lo``/``p0hi``...), less those of ``minus``
+    ranges (``m0lo``/``m0hi``...), the ranges joined as rows (``_ranges_table``). ``ranked``: each stage's best
+    ``limit`` phrases by count, then phrase; otherwise only the pairs in the expanding parameter ``pairs``, read by
+    key (``ix_stage_day_phrases_pair_day``)."""
     d, q = StageDayPhrase, StageQuarterPhrase
     parts: list[Any] = []
     if with_days:
         parts.append(select(d.stage_id, d.phrase, d.count.label("n"), d.negative.label("neg"))
                      .where(d.day >= bindparam("first"), d.day <= bindparam("last")))
-    for prefix, ranges, sign in (("p", plus, 1), ("m", minus, -1)):
-        parts += [select(q.stage_id, q.phrase, (q.count * sign).label("n"), (q.negative * sign).label("neg"))
-                  .where(q.quarter >= bindparam(f"{prefix}lo{i}"), q.quarter < bindparam(f"{prefix}hi{i}"))
-                  for i in range(ranges)]
+    if plus or minus:
+        edges = _ranges_table([(f"p{i}", 1) for i in range(plus)] + [(f"m{i}", -1) for i in range(minus)],
+                              q.quarter.type)
+        parts.append(select(q.stage_id, q.phrase, (q.count * edges.c.tag).label("n"),
+                            (q.negative * edges.c.tag).label("neg"))
+                     .select_from(edges).join(q, and_(q.quarter >= edges.c.lo, q.quarter < edges.c.hi)))
     if not ranked:
         pairs: Any = bindparam("pairs", expanding=True)
         parts = [part.where(tuple_(part.selected_columns.stage_id, part.selected_columns.phrase).in_(pairs))
@@ -341,7 +360,7 @@ def top_phrases_by_stage(session: Session, period: Period, *, limit: int = 5, ex
     params: dict[str, Any] = {"first": split.first, "last": split.last}
     for prefix, quarters in (("p", split.quarters), ("m", split.minus_quarters)):
         for i, q in enumerate(quarters):
-            params[f"{prefix}lo{i}"], params[f"{prefix}hi{i}"] = q.start, q.end
+            params[f"{prefix}{i}lo"], params[f"{prefix}{i}hi"] = q.start, q.end
     shape = (with_days, len(split.quarters), len(split.minus_quarters))
     days: dict[tuple[str, str], list[int]] = {}
     if any(shape):
