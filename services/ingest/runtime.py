@@ -4,7 +4,6 @@ housekeeping."""
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,14 +24,12 @@ from shared.bus import EventProducer, ensure_topics, wait_for_broker
 from shared.contracts import CUSTOMER_EVENTS, FEEDBACK_RAW
 from shared.db import create_db_engine, make_session_factory, ping
 from shared.http.ops import ReadinessCheck, require
+from shared.interpreter import settle_collector
 from shared.outbox import OutboxRelay
 from shared.worker import BackgroundWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TOPICS = (FEEDBACK_RAW, CUSTOMER_EVENTS)
-GC_THRESHOLDS = (20_000, 20, 20)
-"""Young-generation collections after 20,000 new objects instead of 700: validating a batch of 100 items
-allocates a few thousand objects, and each collection also walks the older generations now and then."""
 GIL_SWITCH_INTERVAL_S = 0.02
 """How long a thread may hold the GIL while another waits for it (Python's default: 0.005 s)."""
 
@@ -45,16 +42,9 @@ def settle_interpreter() -> None:
     GIL between them costs both threads a wake-up; at ``GIL_SWITCH_INTERVAL_S`` there are a quarter as many
     (``bench/ingest.py``: about 10 % less CPU per batched item; docs/ingest.md).
 
-    The garbage collector: it walks every tracked object of the generations it collects; what the process built at
-    start-up (modules, SQLAlchemy, kafka-python, pydantic schemas: ~150,000 objects) would be walked again
-    and again by the collections a request's allocations trigger, which made validating a batch cost 5x its
-    own work. ``gc.freeze`` moves those start-up objects out of the collector's sight for good (they live as
-    long as the process), and the larger young-generation threshold runs collections less often; reference
-    cycles are still collected.
+    The garbage collector: ``settle_collector`` (start-up objects frozen, fewer young collections).
     """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    settle_collector()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 

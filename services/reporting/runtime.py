@@ -14,6 +14,7 @@ from services.reporting.settings import ReportingSettings
 from shared.contracts import JourneyMap
 from shared.db import create_db_engine, make_session_factory, ping
 from shared.http.ops import ReadinessCheck
+from shared.interpreter import settle_collector
 
 
 @dataclass
@@ -38,8 +39,10 @@ class ReportingRuntime:
         bootstrap = settings.api_key.get_secret_value() if settings.api_key else None
         guard = Guard(bootstrap_key=bootstrap or None, lookup=db_lookup(make_session_factory(own_engine)),
                       rate_limit=settings.rate_limit, storage_url=settings.rate_limit_storage)
-        return cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine), own_engine,
-                   guard, ReportCache(settings.report_cache_s))
+        runtime = cls(settings, JourneyMap.load(settings.journey_map), engine, make_session_factory(engine),
+                      own_engine, guard, ReportCache(settings.report_cache_s))
+        settle_collector()
+        return runtime
 
     def readiness_checks(self) -> Mapping[str, ReadinessCheck]:
         """Dependencies ``/readyz`` checks."""
