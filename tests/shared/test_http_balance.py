@@ -212,10 +212,19 @@ def test_serve_gives_its_workers_one_table_and_removes_it_on_stop(tmp_path: Path
                                 stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: _claimed(tmp) == 2, timeout_s=90, what="both workers to claim a slot")
-            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+            # A worker claims its slot before its server listens (uvicorn's workers call listen() when they serve).
+            assert wait_for(lambda: _healthz(port), timeout_s=30, what="reporting to answer") == 200
         finally:
             stop_process(proc, timeout_s=20)
     assert list(tmp.glob("listening-path-load-*")) == []
+
+
+def _healthz(port: int) -> int | None:
+    """``/healthz``'s status, or ``None`` while nothing listens."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code
+    except httpx.ConnectError:
+        return None
 
 
 def _claimed(directory: Path) -> int:
