@@ -190,7 +190,7 @@ def _ranges_table(ranges: Sequence[tuple[str, int]], time_type: Any) -> Any:
     """Bound ranges as rows (``tag``, ``lo``, ``hi``) to join a rollup with: for each (``name``, ``tag``) of
     ``ranges``, the parameters ``{name}lo`` and ``{name}hi`` of the rollup's time type. A range per row lets the
     database read each from the primary key in one plan (a statement per range, as a ``UNION ALL``, was planned and
-    aggregated part by part: twice the time on PostgreSQL)."""
+    aggregated part by part: about twice the time on PostgreSQL, timed by hand; docs/reporting.md has the bench)."""
     rows = [select(literal(tag).label("tag"), bindparam(f"{name}lo", type_=time_type).label("lo"),
                    bindparam(f"{name}hi", type_=time_type).label("hi")) for name, tag in ranges]
     return (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("ranges")
