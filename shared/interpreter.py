@@ -16,7 +16,7 @@ def settle_collector() -> None:
     (modules, SQLAlchemy, pydantic schemas, FastAPI's routes: ~150,000 objects) would be walked again and again by
     the collections a request's allocations trigger, each holding the interpreter's lock, so every request of the
     process waits for it: validating an ingest batch cost 5x its own work (docs/ingest.md), and reporting's search
-    latency had a tail of about 150 ms at p99 that freezing removed (docs/reporting.md). ``gc.freeze`` moves those
+    p99 fell by 90-140 ms with it on the bench (docs/reporting.md). ``gc.freeze`` moves those
     objects to a generation the collector never walks (they live as long as the process), and the larger
     young-generation threshold runs collections less often; reference cycles are still collected. Call it once the
     service's long-lived parts are built.
